@@ -1,0 +1,50 @@
+// swift-tools-version:6.1
+// Transcriptile: data-parallel training of RNA ↔ histology models over MPI.
+// Layout and import direction: Docs/Architecture.md.
+import PackageDescription
+
+let package = Package(
+    name: "Transcriptile",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "transcriptile", targets: ["CLI"]),
+        .library(name: "Distributed", targets: ["Distributed"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries, found through pkg-config; each shim turns macros into functions.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+
+        // Libraries, in import order (C modules → Tensors → Autograd → NN → {Optim, Models} → Training).
+        .target(name: "Tensors", dependencies: ["COpenBLAS"]),
+        .target(name: "Autograd", dependencies: ["Tensors"]),
+        .target(name: "NN", dependencies: ["Autograd"]),
+        .target(name: "Optim", dependencies: ["NN"]),
+        .target(name: "Models", dependencies: ["NN"]),
+        .target(name: "Distributed", dependencies: ["CMPI"]),
+        .target(name: "Cohorts", dependencies: ["CHDF5", "Tensors"]),
+        .target(name: "Checkpoints", dependencies: ["CZstd", "Tensors"]),
+        .target(
+            name: "Training",
+            dependencies: ["Optim", "Models", "Distributed", "Cohorts", "Checkpoints"]),
+
+        // Executables.
+        .executableTarget(
+            name: "CLI",
+            dependencies: [
+                "Distributed",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // Tests: one folder per target, plus helpers shared between them.
+        .target(name: "TestSupport", dependencies: ["Distributed"], path: "Tests/TestSupport"),
+        .testTarget(name: "NativeLibrariesTests", dependencies: ["CMPI", "COpenBLAS", "CHDF5", "CZstd"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+    ]
+)

@@ -1,0 +1,140 @@
+import ArgumentParser
+import Distributed
+
+/// All-reduce latency and bandwidth by message size, as OSU and nccl-tests report them.
+struct AllreduceBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allreduce",
+        abstract: "All-reduce latency and bus bandwidth by message size.",
+        discussion: """
+            For each size (doubling from --min-bytes to --max-bytes) the result is first checked
+            against its closed form ("wrong" column), then timed: --repeats batches of
+            iterations, each batch's time the slowest rank's, reported as the median.
+              algbw = bytes / time        busbw = algbw · 2(n−1)/n   (n ranks)
+            busbw is comparable across rank counts: it is the bandwidth each link must carry in a
+            ring all-reduce. Example:
+              launch/mpirun -np 2 .build/release/transcriptile bench allreduce --max-bytes 64M
+            """)
+
+    enum ElementType: String, ExpressibleByArgument, CaseIterable {
+        case float, double, int32, int64
+
+        var byteWidth: Int { self == .float || self == .int32 ? 4 : 8 }
+    }
+
+    @Option(help: "Smallest message in bytes (suffixes K, M, G).")
+    var minBytes = ByteCount(4)
+    @Option(help: "Largest message in bytes (suffixes K, M, G).")
+    var maxBytes = ByteCount(64 << 20)
+    @Option(help: "Element type: \(ElementType.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var type: ElementType = .float
+    @Option(help: "Reduction: \(ReduceOp.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var op: ReduceOp = .sum
+    @Option(help: "Timed batches per size; the median is reported.")
+    var repeats = 5
+    @Option(help: "Target seconds per timed batch (sets the iterations per batch).")
+    var batchSeconds = 0.02
+    @Flag(help: "Start each all-reduce non-blocking and wait for it (MPI_Iallreduce).")
+    var nonBlocking = false
+    @OptionGroup var output: BenchOutputOptions
+
+    func validate() throws {
+        guard minBytes.bytes > 0, minBytes.bytes <= maxBytes.bytes else {
+            throw ValidationError("need 0 < --min-bytes ≤ --max-bytes, got \(minBytes) and \(maxBytes)")
+        }
+        let width = type.byteWidth
+        guard maxBytes.bytes / width <= Int(Int32.max) else {
+            throw ValidationError("--max-bytes \(maxBytes) is too large: one MPI call carries at most \(Int32.max) elements of \(width) bytes")
+        }
+        guard repeats > 0 else { throw ValidationError("--repeats must be ≥ 1, got \(repeats)") }
+        guard batchSeconds > 0 else { throw ValidationError("--batch-seconds must be > 0, got \(batchSeconds)") }
+    }
+
+    func run() throws {
+        switch type {
+        case .float: try measure(Float.self)
+        case .double: try measure(Double.self)
+        case .int32: try measure(Int32.self)
+        case .int64: try measure(Int64.self)
+        }
+    }
+
+    private func measure<T: CollectiveElement>(_: T.Type) throws {
+        let world = try Communicator.world()
+        let nodes = try world.allreduce(Int32(try world.splitByNode().rank == 0 ? 1 : 0), op: .sum)
+        let width = MemoryLayout<T>.stride
+        let sizes = sequence(first: max(minBytes.bytes, width)) { $0 * 2 }.prefix { $0 <= maxBytes.bytes }
+        let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: maxBytes.bytes / width)
+        defer { buffer.deallocate() }
+        let table = BenchTable(
+            bench: "allreduce", json: output.json, isPrinter: world.rank == 0,
+            title: "all-reduce of \(T.scalarKind) \(op), in place\(nonBlocking ? ", non-blocking" : ""), \(world.size) ranks on \(nodes) node(s); medians of \(repeats) batches, each the slowest rank's",
+            columns: [
+                .init(header: "size(B)", key: "bytes"), .init(header: "count", key: "count"),
+                .init(header: "iters", key: "iterations"), .init(header: "time(us)", key: "time_us"),
+                .init(header: "algbw(GB/s)", key: "algbw_gbps"), .init(header: "busbw(GB/s)", key: "busbw_gbps"),
+                .init(header: "wrong", key: "wrong"),
+            ])
+        if world.size == 1 {
+            table.note("one rank: busbw is 0 by definition; run under launch/mpirun -np N for N ranks")
+        }
+        for bytes in sizes {
+            let message = UnsafeMutableBufferPointer(rebasing: buffer[0..<(bytes / width)])
+            let wrong = try checkedReduction(message, world)
+            let (seconds, iterations) = try timed(message, world)
+            let algbw = Double(bytes) / seconds / 1e9
+            let busbw = algbw * 2 * Double(world.size - 1) / Double(world.size)
+            table.row(
+                case: "\(T.scalarKind)-\(op)-\(bytes)B",
+                values: [bytes, message.count, iterations, seconds * 1e6, algbw, busbw, wrong],
+                value: busbw, unit: "GB/s")
+        }
+    }
+
+    private func allreduce<T: CollectiveElement>(_ message: UnsafeMutableBufferPointer<T>, _ world: Communicator) throws {
+        if nonBlocking {
+            try world.startAllreduce(message, op: op).wait()
+        } else {
+            try world.allreduce(message, op: op)
+        }
+    }
+
+    /// Reduces rank-dependent values once and counts the elements that differ from the closed
+    /// form (summed over ranks). Values are small integers, exact in every type.
+    private func checkedReduction<T: CollectiveElement>(_ message: UnsafeMutableBufferPointer<T>, _ world: Communicator) throws -> Int64 {
+        let n = world.size
+        let value = T(exactly: world.rank + 1)!
+        message.initialize(repeating: value)
+        try allreduce(message, world)
+        let expected: T = switch op {
+        case .sum: T(exactly: n * (n + 1) / 2)!
+        case .max: T(exactly: n)!
+        case .min: 1
+        case .average: T.mean(ofSum: T(exactly: n * (n + 1) / 2)!, count: n)
+        }
+        let wrong = Int64(message.lazy.filter { $0 != expected }.count)
+        return try world.allreduce(wrong, op: .sum)
+    }
+
+    /// Median seconds per all-reduce over `repeats` batches, and the iterations in a batch.
+    /// Zeros are reduced so repeated sums cannot overflow; the work does not depend on values.
+    private func timed<T: CollectiveElement>(_ message: UnsafeMutableBufferPointer<T>, _ world: Communicator) throws -> (Double, Int) {
+        message.initialize(repeating: .zero)
+        let clock = ContinuousClock()
+        func batch(_ iterations: Int) throws -> Double {
+            try world.barrier()
+            let start = clock.now
+            for _ in 0..<iterations { try allreduce(message, world) }
+            return try world.allreduce((clock.now - start).seconds, op: .max) / Double(iterations)
+        }
+        _ = try batch(2)  // warm-up: connections, page faults
+        let once = try batch(3)
+        let iterations = max(1, min(10_000, Int(batchSeconds / max(once, 1e-9))))
+        var times = [Double]()
+        for _ in 0..<repeats { times.append(try batch(iterations)) }
+        times.sort()
+        return (times[times.count / 2], iterations)
+    }
+}
+
+extension ReduceOp: ExpressibleByArgument {}

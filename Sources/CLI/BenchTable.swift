@@ -1,0 +1,54 @@
+import Foundation
+
+/// Prints a bench's results on one rank: an aligned table, or one JSON object per row
+/// (`{"bench", "case", "value", "unit", …columns}`) when `json` is set.
+final class BenchTable {
+    private let bench: String
+    private let json: Bool
+    private let isPrinter: Bool
+    private let columns: [Column]
+
+    /// A column: its table header and its JSON key.
+    struct Column {
+        var header: String
+        var key: String
+    }
+
+    init(bench: String, json: Bool, isPrinter: Bool, title: String, columns: [Column]) {
+        self.bench = bench
+        self.json = json
+        self.isPrinter = isPrinter
+        self.columns = columns
+        guard isPrinter, !json else { return }
+        print("# \(bench): \(title)")
+        print(columns.map { Self.pad($0.header) }.joined(separator: " "))
+    }
+
+    /// A remark under the header (tables only).
+    func note(_ text: String) {
+        if isPrinter && !json { print("# \(text)") }
+    }
+
+    /// One measurement: `values` fill the columns; `value`/`unit` are the headline figure.
+    func row(case name: String, values: [any Numeric], value: Double, unit: String) {
+        guard isPrinter else { return }
+        if json {
+            var object: [String: Any] = ["bench": bench, "case": name, "value": value, "unit": unit]
+            for (column, v) in zip(columns, values) { object[column.key] = v }
+            let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(values.map { Self.pad(Self.format($0)) }.joined(separator: " "))
+        }
+        fflush(nil)
+    }
+
+    private static func pad(_ text: String) -> String {
+        String(repeating: " ", count: max(0, 12 - text.count)) + text
+    }
+
+    private static func format(_ value: any Numeric) -> String {
+        guard let x = value as? Double else { return "\(value)" }
+        return x >= 100 ? String(format: "%.1f", x) : String(format: "%.3f", x)
+    }
+}

@@ -1,0 +1,83 @@
+import Distributed
+import XCTest
+
+/// In a plain test process MPI starts as a singleton: one rank, every collective still works,
+/// and argument errors surface as typed errors before MPI is called.
+final class SingleRankTests: XCTestCase {
+    func testSingletonWorld() throws {
+        let world = try Communicator.world()
+        XCTAssertTrue(world === (try Communicator.world()), "one world per process")
+        XCTAssertGreaterThanOrEqual(world.size, 1)
+        XCTAssertTrue(MPIRuntime.isStarted)
+        XCTAssertFalse(MPIRuntime.isFinalized)
+        XCTAssertFalse(try Communicator.processorName().isEmpty)
+    }
+
+    func testSingletonCollectivesAreIdentities() throws {
+        let world = try Communicator.world()
+        try XCTSkipIf(world.size != 1, "runs as a singleton only")
+        var values: [Float] = [1, -2, 3.5]
+        for op in ReduceOp.allCases {
+            try world.allreduce(&values, op: op)
+            XCTAssertEqual(values, [1, -2, 3.5])
+        }
+        XCTAssertEqual(try world.allgather([Int64(7)]), [7])
+        XCTAssertEqual(try world.reduceScatter([1.0, 2.0], op: .sum), [1.0, 2.0])
+        XCTAssertEqual(try world.gatherBytes([1, 2], root: 0), [[1, 2]])
+    }
+
+    func testMismatchedLengthsThrowBeforeMPI() throws {
+        let world = try Communicator.world()
+        let input: [Float] = [1, 2, 3]
+        var output = [Float](repeating: 0, count: 2)
+        try input.withUnsafeBufferPointer { i in
+            try output.withUnsafeMutableBufferPointer { o in
+                XCTAssertThrowsError(try world.allreduce(i, into: o, op: .sum)) { error in
+                    XCTAssertEqual(error as? CommunicatorError, .lengthMismatch(call: "MPI_Allreduce", detail: "input has 3 elements, output 2"))
+                }
+                XCTAssertThrowsError(try world.allgather(i, into: o)) { error in
+                    guard case .lengthMismatch(call: "MPI_Allgather", _)? = error as? CommunicatorError else {
+                        return XCTFail("expected lengthMismatch from MPI_Allgather, got \(error)")
+                    }
+                }
+                XCTAssertThrowsError(try world.reduceScatter(i, into: o, counts: [2, 1], op: .sum)) { error in
+                    guard case .lengthMismatch(call: "MPI_Reduce_scatter", _)? = error as? CommunicatorError else {
+                        return XCTFail("expected lengthMismatch from MPI_Reduce_scatter, got \(error)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testBadRootsAndColorsThrow() throws {
+        let world = try Communicator.world()
+        var values: [Double] = [1]
+        XCTAssertThrowsError(try world.broadcast(&values, root: world.size)) { error in
+            XCTAssertEqual(error as? CommunicatorError, .invalidRank(call: "MPI_Bcast", rank: world.size, size: world.size))
+        }
+        XCTAssertThrowsError(try world.gatherBytes([], root: -1))
+        XCTAssertThrowsError(try world.split(color: -3, key: 0)) { error in
+            guard case .invalidArgument(call: "MPI_Comm_split", _)? = error as? CommunicatorError else {
+                return XCTFail("expected invalidArgument, got \(error)")
+            }
+        }
+    }
+
+    func testErrorMessagesNameTheCall() {
+        let errors: [CommunicatorError] = [
+            .mpi(call: "MPI_Allreduce", code: 15, message: "MPI_ERR_TRUNCATE: message truncated"),
+            .lengthMismatch(call: "MPI_Allgather", detail: "x"),
+            .invalidRank(call: "MPI_Bcast", rank: 5, size: 2),
+            .countTooLarge(call: "MPI_Allreduce", count: 1 << 33),
+        ]
+        for error in errors {
+            XCTAssertTrue(error.description.hasPrefix("MPI_"), error.description)
+        }
+    }
+
+    func testPartitionIsBalancedAndContiguous() {
+        XCTAssertEqual(Communicator.partition(count: 10, parts: 3), [0..<4, 4..<7, 7..<10])
+        XCTAssertEqual(Communicator.partition(count: 2, parts: 4), [0..<1, 1..<2, 2..<2, 2..<2])
+        XCTAssertEqual(Communicator.partition(count: 0, parts: 2), [0..<0, 0..<0])
+    }
+}
