@@ -12,6 +12,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
     ],
     targets: [
         // C libraries, found through pkg-config; each shim turns macros into functions.
@@ -21,7 +22,9 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         // Libraries, in import order (C modules → Tensors → Autograd → NN → {Optim, Models} → Training).
-        .target(name: "Tensors", dependencies: ["COpenBLAS"]),
+        .target(
+            name: "Tensors",
+            dependencies: ["COpenBLAS", .product(name: "RealModule", package: "swift-numerics")]),
         .target(name: "Autograd", dependencies: ["Tensors"]),
         .target(name: "NN", dependencies: ["Autograd"]),
         .target(name: "Optim", dependencies: ["NN"]),

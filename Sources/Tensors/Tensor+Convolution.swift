@@ -1,0 +1,155 @@
+/// The shape arithmetic of a 2-D convolution over [B, C, H, W].
+public struct Conv2dGeometry: Sendable, Equatable {
+    public var inChannels, outChannels, kernel, stride, padding, groups: Int
+
+    public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1) {
+        precondition(inChannels % groups == 0 && outChannels % groups == 0,
+                     "channels \(inChannels)→\(outChannels) are not divisible by \(groups) groups")
+        precondition(kernel > 0 && stride > 0 && padding >= 0, "kernel \(kernel), stride \(stride), padding \(padding)")
+        (self.inChannels, self.outChannels, self.kernel, self.stride, self.padding, self.groups) =
+            (inChannels, outChannels, kernel, stride, padding, groups)
+    }
+
+    /// Output height or width for an input of `size`.
+    public func output(_ size: Int) -> Int { (size + 2 * padding - kernel) / stride + 1 }
+    /// Weight shape [O, C/groups, k, k].
+    public var weightShape: [Int] { [outChannels, inChannels / groups, kernel, kernel] }
+    /// Rows of one group's im2col matrix: C/groups · k · k.
+    var patch: Int { inChannels / groups * kernel * kernel }
+    var isPointwise: Bool { kernel == 1 && stride == 1 && padding == 0 }
+}
+
+extension Tensor {
+    /// Convolution (cross-correlation, as PyTorch): x [B, C, H, W], w [O, C/g, k, k] →
+    /// [B, O, Ho, Wo], by im2col + one gemm per image and group.
+    public static func conv2d(_ x: Tensor, _ w: Tensor, _ geometry: Conv2dGeometry) -> Tensor {
+        precondition(x.rank == 4 && x.shape[1] == geometry.inChannels, "conv2d input \(x.shape) for \(geometry)")
+        precondition(w.shape == geometry.weightShape, "conv2d weight \(w.shape) ≠ \(geometry.weightShape)")
+        let out = Tensor(zeros: [x.shape[0], geometry.outChannels, geometry.output(x.shape[2]), geometry.output(x.shape[3])], dtype: x.dtype)
+        switch x.dtype {
+        case .float32: convForward(x, w, out, geometry, Float.self)
+        case .float64: convForward(x, w, out, geometry, Double.self)
+        }
+        return out
+    }
+
+    /// Convolution backward: adds dL/dx into `gradInput` and dL/dw into `gradWeight` (either may
+    /// be nil), given g = dL/dy [B, O, Ho, Wo].
+    public static func conv2dBackward(
+        _ x: Tensor, _ w: Tensor, gradient g: Tensor, _ geometry: Conv2dGeometry,
+        gradInput: Tensor?, gradWeight: Tensor?
+    ) {
+        switch x.dtype {
+        case .float32: convBackward(x, w, g, geometry, gradInput, gradWeight, Float.self)
+        case .float64: convBackward(x, w, g, geometry, gradInput, gradWeight, Double.self)
+        }
+    }
+    static func convForward<T: TensorScalar>(_ x: Tensor, _ w: Tensor, _ y: Tensor, _ geo: Conv2dGeometry, _: T.Type) {
+        let (batch, h, wd) = (x.shape[0], x.shape[2], x.shape[3])
+        let (ho, wo) = (y.shape[2], y.shape[3])
+        let cg = geo.inChannels / geo.groups, og = geo.outChannels / geo.groups, spatial = ho * wo
+        let cols = geo.isPointwise ? nil : UnsafeMutablePointer<T>.allocate(capacity: geo.patch * spatial)
+        defer { cols?.deallocate() }
+        for b in 0..<batch {
+            for g in 0..<geo.groups {
+                let image = x.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
+                if let cols { im2col(image, cg, h, wd, geo, ho, wo, cols) }
+                T.gemm(transA: false, transB: false, m: og, n: spatial, k: geo.patch, alpha: 1,
+                       a: w.pointer(T.self) + g * og * geo.patch, lda: geo.patch, b: cols ?? image, ldb: spatial,
+                       beta: 0, c: y.pointer(T.self) + (b * geo.outChannels + g * og) * spatial, ldc: spatial)
+            }
+        }
+    }
+    static func convBackward<T: TensorScalar>(
+        _ x: Tensor, _ w: Tensor, _ dy: Tensor, _ geo: Conv2dGeometry, _ dx: Tensor?, _ dw: Tensor?, _: T.Type
+    ) {
+        let (batch, h, wd) = (x.shape[0], x.shape[2], x.shape[3])
+        let (ho, wo) = (dy.shape[2], dy.shape[3])
+        let cg = geo.inChannels / geo.groups, og = geo.outChannels / geo.groups, spatial = ho * wo
+        let cols = UnsafeMutablePointer<T>.allocate(capacity: geo.patch * spatial)
+        defer { cols.deallocate() }
+        for b in 0..<batch {
+            for g in 0..<geo.groups {
+                let image = x.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
+                let grad = dy.pointer(T.self) + (b * geo.outChannels + g * og) * spatial
+                let weight = w.pointer(T.self) + g * og * geo.patch
+                if let dw {
+                    // dW[g] += dY[g] · colsᵀ   [og, spatial] × [spatial, patch]
+                    let columns: UnsafePointer<T>
+                    if geo.isPointwise { columns = UnsafePointer(image) } else {
+                        im2col(image, cg, h, wd, geo, ho, wo, cols)
+                        columns = UnsafePointer(cols)
+                    }
+                    T.gemm(transA: false, transB: true, m: og, n: geo.patch, k: spatial, alpha: 1,
+                           a: grad, lda: spatial, b: columns, ldb: spatial,
+                           beta: 1, c: dw.pointer(T.self) + g * og * geo.patch, ldc: geo.patch)
+                }
+                if let dx {
+                    // dCols = W[g]ᵀ · dY[g]   [patch, og] × [og, spatial], then col2im adds into dX.
+                    let target = dx.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
+                    if geo.isPointwise {
+                        T.gemm(transA: true, transB: false, m: geo.patch, n: spatial, k: og, alpha: 1,
+                               a: weight, lda: geo.patch, b: grad, ldb: spatial, beta: 1, c: target, ldc: spatial)
+                    } else {
+                        T.gemm(transA: true, transB: false, m: geo.patch, n: spatial, k: og, alpha: 1,
+                               a: weight, lda: geo.patch, b: grad, ldb: spatial, beta: 0, c: cols, ldc: spatial)
+                        col2im(cols, cg, h, wd, geo, ho, wo, target)
+                    }
+                }
+            }
+        }
+    }
+
+    /// cols[(c·k + i)·k + j, oy·Wo + ox] = x[c, oy·s − p + i, ox·s − p + j] (0 outside).
+    static func im2col<T: TensorScalar>(
+        _ x: UnsafePointer<T>, _ channels: Int, _ h: Int, _ w: Int, _ geo: Conv2dGeometry, _ ho: Int, _ wo: Int,
+        _ cols: UnsafeMutablePointer<T>
+    ) {
+        let k = geo.kernel, s = geo.stride, p = geo.padding
+        var row = cols
+        for c in 0..<channels {
+            let plane = x + c * h * w
+            for i in 0..<k {
+                for j in 0..<k {
+                    for oy in 0..<ho {
+                        let iy = oy * s - p + i
+                        let out = row + oy * wo
+                        guard iy >= 0 && iy < h else { out.update(repeating: 0, count: wo); continue }
+                        let line = plane + iy * w
+                        for ox in 0..<wo {
+                            let ix = ox * s - p + j
+                            out[ox] = ix >= 0 && ix < w ? line[ix] : 0
+                        }
+                    }
+                    row += ho * wo
+                }
+            }
+        }
+    }
+
+    /// The adjoint of `im2col`: adds every column entry back onto the pixel it came from.
+    static func col2im<T: TensorScalar>(
+        _ cols: UnsafePointer<T>, _ channels: Int, _ h: Int, _ w: Int, _ geo: Conv2dGeometry, _ ho: Int, _ wo: Int,
+        _ x: UnsafeMutablePointer<T>
+    ) {
+        let k = geo.kernel, s = geo.stride, p = geo.padding
+        var row = cols
+        for c in 0..<channels {
+            let plane = x + c * h * w
+            for i in 0..<k {
+                for j in 0..<k {
+                    for oy in 0..<ho {
+                        let iy = oy * s - p + i
+                        guard iy >= 0 && iy < h else { continue }
+                        let line = plane + iy * w, input = row + oy * wo
+                        for ox in 0..<wo {
+                            let ix = ox * s - p + j
+                            if ix >= 0 && ix < w { line[ix] += input[ox] }
+                        }
+                    }
+                    row += ho * wo
+                }
+            }
+        }
+    }
+}

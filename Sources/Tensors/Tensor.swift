@@ -1,0 +1,143 @@
+/// Memory for tensor elements of one dtype, zero-initialised, 64-byte aligned.
+public final class TensorStorage: @unchecked Sendable {
+    public let dtype: DType
+    public let count: Int
+    @usableFromInline let base: UnsafeMutableRawPointer
+
+    public init(dtype: DType, count: Int) {
+        self.dtype = dtype
+        self.count = count
+        let bytes = max(count * dtype.byteWidth, 1)
+        base = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        switch dtype {
+        case .float32: base.bindMemory(to: Float.self, capacity: count)
+        case .float64: base.bindMemory(to: Double.self, capacity: count)
+        }
+    }
+
+    deinit { base.deallocate() }
+}
+
+/// A dense, contiguous, row-major tensor: a shape over a run of elements in a storage.
+///
+/// Tensors are references to their storage: a view (`reshaped`, `slice(rows:)`, or a tensor made
+/// over an arena) shares elements with the tensor it came from, and writing through `pointer`
+/// is seen by every view. Operations return new tensors and never write their inputs, except
+/// where a name says so (`add(into:)`, `fill`).
+public struct Tensor: @unchecked Sendable, CustomStringConvertible {
+    public let storage: TensorStorage
+    /// Index of the first element in `storage`.
+    public let offset: Int
+    public let shape: [Int]
+    /// Number of elements, the product of `shape`.
+    public let count: Int
+
+    public init(storage: TensorStorage, offset: Int = 0, shape: [Int]) {
+        let count = shape.reduce(1, *)
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
+        precondition(offset >= 0 && offset + count <= storage.count,
+                     "view of \(count) elements at \(offset) exceeds a storage of \(storage.count)")
+        self.storage = storage
+        self.offset = offset
+        self.shape = shape
+        self.count = count
+    }
+
+    /// A tensor of zeros.
+    public init(zeros shape: [Int], dtype: DType = .float32) {
+        self.init(storage: TensorStorage(dtype: dtype, count: shape.reduce(1, *)), shape: shape)
+    }
+
+    /// A tensor holding `values` (row-major), in `dtype`.
+    public init<S: BinaryFloatingPoint>(shape: [Int], values: [S], dtype: DType = .float32) {
+        precondition(values.count == shape.reduce(1, *), "\(values.count) values for shape \(shape)")
+        self.init(zeros: shape, dtype: dtype)
+        switch dtype {
+        case .float32: for (i, v) in values.enumerated() { pointer(Float.self)[i] = Float(v) }
+        case .float64: for (i, v) in values.enumerated() { pointer(Double.self)[i] = Double(v) }
+        }
+    }
+
+    /// A tensor of `shape` filled with `value`.
+    public init(repeating value: Double, shape: [Int], dtype: DType = .float32) {
+        self.init(zeros: shape, dtype: dtype)
+        fill(value)
+    }
+
+    public var dtype: DType { storage.dtype }
+    public var rank: Int { shape.count }
+
+    /// The elements, typed. Traps unless `T` is this tensor's element type.
+    @inlinable
+    public func pointer<T: TensorScalar>(_: T.Type = T.self) -> UnsafeMutablePointer<T> {
+        precondition(T.dtype == storage.dtype, "tensor holds \(storage.dtype), accessed as \(T.dtype)")
+        return storage.base.assumingMemoryBound(to: T.self) + offset
+    }
+
+    /// The elements as a typed buffer.
+    @inlinable
+    public func buffer<T: TensorScalar>(_: T.Type = T.self) -> UnsafeMutableBufferPointer<T> {
+        UnsafeMutableBufferPointer(start: pointer(T.self), count: count)
+    }
+
+    /// The same elements under another shape with the same count (a view).
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        var newShape = newShape
+        if let infer = newShape.firstIndex(of: -1) {
+            newShape[infer] = count / max(1, newShape.filter { $0 != -1 }.reduce(1, *))
+        }
+        precondition(newShape.reduce(1, *) == count, "cannot reshape \(shape) (\(count) elements) to \(newShape)")
+        return Tensor(storage: storage, offset: offset, shape: newShape)
+    }
+
+    /// Rows `range` of the first axis (a view).
+    public func slice(rows range: Range<Int>) -> Tensor {
+        precondition(rank >= 1 && range.lowerBound >= 0 && range.upperBound <= shape[0], "rows \(range) of shape \(shape)")
+        let rowSize = shape.dropFirst().reduce(1, *)
+        return Tensor(storage: storage, offset: offset + range.lowerBound * rowSize, shape: [range.count] + shape.dropFirst())
+    }
+
+    /// A new tensor with the same shape and elements.
+    public func copy() -> Tensor {
+        let out = Tensor(zeros: shape, dtype: dtype)
+        let bytes = count * dtype.byteWidth
+        out.storage.base.advanced(by: out.offset * dtype.byteWidth)
+            .copyMemory(from: storage.base.advanced(by: offset * dtype.byteWidth), byteCount: bytes)
+        return out
+    }
+
+    /// Sets every element to `value`.
+    public func fill(_ value: Double) {
+        switch dtype {
+        case .float32: buffer(Float.self).update(repeating: Float(value))
+        case .float64: buffer(Double.self).update(repeating: value)
+        }
+    }
+
+    /// The elements converted to Double (for tests, metrics and printing).
+    public var scalars: [Double] {
+        switch dtype {
+        case .float32: buffer(Float.self).map(Double.init)
+        case .float64: Array(buffer(Double.self))
+        }
+    }
+
+    /// The elements as Float.
+    public var floats: [Float] {
+        switch dtype {
+        case .float32: Array(buffer(Float.self))
+        case .float64: buffer(Double.self).map(Float.init)
+        }
+    }
+
+    /// This tensor's elements in another dtype.
+    public func converted(to target: DType) -> Tensor {
+        target == dtype ? copy() : Tensor(shape: shape, values: scalars, dtype: target)
+    }
+
+    public var description: String {
+        let shown = scalars.prefix(8).map { "\($0)" }.joined(separator: ", ")
+        return "Tensor(\(dtype), \(shape): [\(shown)\(count > 8 ? ", …" : "")])"
+    }
+}
