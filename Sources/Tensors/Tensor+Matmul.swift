@@ -8,6 +8,7 @@ extension Tensor {
     /// - `into`: write (or with `accumulate`, add) the product into an existing tensor, e.g. a
     ///   gradient buffer, instead of allocating.
     /// Returns [..., M, N].
+    @discardableResult
     public static func matmul(
         _ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false,
         into out: Tensor? = nil, accumulate: Bool = false

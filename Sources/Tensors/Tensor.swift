@@ -115,6 +115,15 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         }
     }
 
+    /// Overwrites the elements with `values` (same count).
+    public func assign(_ values: [Double]) {
+        precondition(values.count == count, "\(values.count) values for \(count) elements")
+        switch dtype {
+        case .float32: for i in 0..<count { pointer(Float.self)[i] = Float(values[i]) }
+        case .float64: for i in 0..<count { pointer(Double.self)[i] = values[i] }
+        }
+    }
+
     /// The elements converted to Double (for tests, metrics and printing).
     public var scalars: [Double] {
         switch dtype {

@@ -1,0 +1,44 @@
+import Tensors
+
+extension Variable {
+    /// 2-D convolution of self [B, C, H, W] with `weight` [O, C/groups, k, k].
+    public func conv2d(_ weight: Variable, _ geometry: Conv2dGeometry) -> Variable {
+        let x = self
+        return Variable(Tensor.conv2d(x.value, weight.value, geometry), parents: [x, weight]) { g in
+            Tensor.conv2dBackward(x.value, weight.value, gradient: g, geometry,
+                                  gradInput: x.gradientBuffer(), gradWeight: weight.gradientBuffer())
+        }
+    }
+
+    /// Average pooling over k×k windows with `stride`.
+    public func averagePool(kernel: Int, stride: Int) -> Variable {
+        Variable(value.averagePool(kernel: kernel, stride: stride), parents: [self]) { g in
+            self.accumulate(Tensor.averagePoolBackward(gradient: g, inputShape: self.shape, kernel: kernel, stride: stride))
+        }
+    }
+
+    /// Max pooling over k×k windows with `stride`; the gradient goes to each window's maximum.
+    public func maxPool(kernel: Int, stride: Int) -> Variable {
+        let (y, argmax) = value.maxPool(kernel: kernel, stride: stride)
+        return Variable(y, parents: [self]) { g in
+            self.accumulate(Tensor.maxPoolBackward(gradient: g, inputShape: self.shape, argmax: argmax))
+        }
+    }
+
+    /// Nearest-neighbour upsampling by an integer factor.
+    public func upsampleNearest(_ factor: Int) -> Variable {
+        Variable(value.upsampleNearest(factor), parents: [self]) { g in
+            self.accumulate(Tensor.upsampleNearestBackward(gradient: g, factor: factor))
+        }
+    }
+
+    /// Each run of `rowLength` elements standardised to mean 0 and variance 1 (see
+    /// `Tensor.standardizedRows`). Also returns the rows' means and biased variances.
+    public func standardizedRows(_ rowLength: Int, epsilon: Double) -> (output: Variable, mean: Tensor, variance: Tensor) {
+        let (y, inverseStd, mean, variance) = value.standardizedRows(rowLength, epsilon: epsilon)
+        let out = Variable(y, parents: [self]) { g in
+            self.accumulate(Tensor.standardizedRowsBackward(output: y, inverseStd: inverseStd, gradient: g))
+        }
+        return (out, mean, variance)
+    }
+}

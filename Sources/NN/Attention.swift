@@ -1,0 +1,49 @@
+import Autograd
+import RealModule
+import Tensors
+
+/// Multi-head attention (Vaswani et al.): self-attention over x [B, T, D], or cross-attention
+/// from x to a context [B, S, Dc] (e.g. an RNA latent token, for the diffusion UNet).
+///   q = x·Wqᵀ, k = c·Wkᵀ, v = c·Wvᵀ, split into heads of D/heads;
+///   out = softmax(q·kᵀ/√(D/heads))·v, heads joined, then ·Woᵀ + bo.
+public final class MultiHeadAttention {
+    public let heads: Int
+    public let query: Linear, key: Linear, value: Linear, output: Linear
+
+    public init(_ arena: ParameterArena, _ name: String, dim: Int, heads: Int, contextDim: Int? = nil) {
+        precondition(dim % heads == 0, "attention dim \(dim) is not divisible by \(heads) heads")
+        self.heads = heads
+        query = Linear(arena, "\(name).query", dim, dim, bias: false)
+        key = Linear(arena, "\(name).key", contextDim ?? dim, dim, bias: false)
+        value = Linear(arena, "\(name).value", contextDim ?? dim, dim, bias: false)
+        output = Linear(arena, "\(name).output", dim, dim)
+    }
+
+    /// x [B, T, D], context [B, S, Dc] (nil: self-attention) → [B, T, D]
+    public func callAsFunction(_ x: Variable, context: Variable? = nil) -> Variable {
+        let c = context ?? x
+        let (b, t, d) = (x.shape[0], x.shape[1], x.shape[2]), s = c.shape[1], dh = d / heads
+        func split(_ y: Variable, _ length: Int) -> Variable {  // [B, L, D] → [B, H, L, dh]
+            y.reshaped([b, length, heads, dh]).permuted([0, 2, 1, 3])
+        }
+        let q = split(query(x), t), k = split(key(c), s), v = split(value(c), s)
+        let weights = (q.matmul(k, transposeOther: true) * (1 / Double(dh).squareRoot())).softmax()  // [B, H, T, S]
+        let joined = weights.matmul(v).permuted([0, 2, 1, 3]).reshaped([b, t, d])
+        return output(joined)
+    }
+}
+
+/// The sinusoidal embedding of diffusion timesteps (Ho et al. 2020; Vaswani et al. 2017):
+/// for frequencies fᵢ = 10000^(−i/half), i < half = dim/2, row b is
+/// [sin(t_b·f₀) … sin(t_b·f_{half−1}), cos(t_b·f₀) … cos(t_b·f_{half−1})]. [B] → [B, dim].
+public func timestepEmbedding(_ timesteps: [Double], dim: Int, dtype: DType = .float32) -> Tensor {
+    precondition(dim % 2 == 0, "timestep embedding dim \(dim) must be even")
+    let half = dim / 2
+    var values = [Double]()
+    values.reserveCapacity(timesteps.count * dim)
+    for t in timesteps {
+        let angles = (0..<half).map { t * Double.exp(-Double.log(10_000) * Double($0) / Double(half)) }
+        values += angles.map { Double.sin($0) } + angles.map { Double.cos($0) }
+    }
+    return Tensor(shape: [timesteps.count, dim], values: values, dtype: dtype)
+}

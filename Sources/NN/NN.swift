@@ -1,2 +1,0 @@
-// NN: layers, the flat parameter arena, losses. Filled by the numerical-core issue;
-// see Docs/Architecture.md.

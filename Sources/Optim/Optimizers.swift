@@ -1,0 +1,91 @@
+import Tensors
+
+/// Update rules over flat buffers: one loop over a contiguous range of the parameter arena,
+/// its gradients and the rule's moments (so ZeRO-1 can give each worker its own slice).
+/// Semantics follow PyTorch's `torch.optim` (defaults, bias correction, decoupled decay).
+public protocol Optimizer {
+    /// Applies one update with learning rate `lr` to `parameters` given `gradients`
+    /// (same shape, flat). The optimizer's state covers exactly these elements.
+    mutating func step(parameters: Tensor, gradients: Tensor, lr: Double)
+}
+
+/// SGD with momentum (and optional Nesterov) and L2 weight decay, as `torch.optim.SGD`:
+/// g ← g + λp;  b ← μb + g (b = g at the first step);  p ← p − lr·(nesterov ? g + μb : b).
+public struct SGD: Optimizer {
+    public var momentum, weightDecay: Double
+    public var nesterov: Bool
+    private var buffer: Tensor?
+
+    public init(momentum: Double = 0, weightDecay: Double = 0, nesterov: Bool = false) {
+        (self.momentum, self.weightDecay, self.nesterov) = (momentum, weightDecay, nesterov)
+    }
+
+    public mutating func step(parameters: Tensor, gradients: Tensor, lr: Double) {
+        let first = buffer == nil
+        let b = buffer ?? Tensor(zeros: parameters.shape, dtype: parameters.dtype)
+        buffer = b
+        switch parameters.dtype {
+        case .float32: update(parameters, gradients, b, first, lr, Float.self)
+        case .float64: update(parameters, gradients, b, first, lr, Double.self)
+        }
+    }
+
+    private func update<T: TensorScalar>(_ p: Tensor, _ g: Tensor, _ b: Tensor, _ first: Bool, _ lr: Double, _: T.Type) {
+        let pp = p.pointer(T.self), pg = g.pointer(T.self), pb = b.pointer(T.self)
+        let (mu, wd, rate) = (T(momentum), T(weightDecay), T(lr))
+        for i in 0..<p.count {
+            let grad = pg[i] + wd * pp[i]
+            guard mu != 0 else { pp[i] -= rate * grad; continue }
+            pb[i] = first ? grad : mu * pb[i] + grad
+            pp[i] -= rate * (nesterov ? grad + mu * pb[i] : pb[i])
+        }
+    }
+}
+
+/// Adam (Kingma & Ba) with bias correction; `decoupled` gives AdamW (Loshchilov & Hutter):
+///   Adam:  g ← g + λp                 AdamW: p ← p − lr·λ·p
+///   m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,  p ← p − lr·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)
+public struct Adam: Optimizer {
+    public var beta1, beta2, epsilon, weightDecay: Double
+    public var decoupled: Bool
+    /// Steps taken so far (t).
+    public private(set) var stepCount = 0
+    private var moments: (m: Tensor, v: Tensor)?
+
+    public init(beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0, decoupled: Bool = false) {
+        (self.beta1, self.beta2, self.epsilon, self.weightDecay, self.decoupled) = (beta1, beta2, epsilon, weightDecay, decoupled)
+    }
+
+    /// AdamW with PyTorch's default decay of 0.01.
+    public static func adamW(beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0.01) -> Adam {
+        Adam(beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay, decoupled: true)
+    }
+
+    /// The first and second moments (for checkpoints), once a step has run.
+    public var state: (m: Tensor, v: Tensor)? { moments }
+
+    public mutating func step(parameters: Tensor, gradients: Tensor, lr: Double) {
+        let state = moments ?? (Tensor(zeros: parameters.shape, dtype: parameters.dtype), Tensor(zeros: parameters.shape, dtype: parameters.dtype))
+        moments = state
+        stepCount += 1
+        switch parameters.dtype {
+        case .float32: update(parameters, gradients, state.m, state.v, lr, Float.self)
+        case .float64: update(parameters, gradients, state.m, state.v, lr, Double.self)
+        }
+    }
+
+    private func update<T: TensorScalar>(_ p: Tensor, _ g: Tensor, _ m: Tensor, _ v: Tensor, _ lr: Double, _: T.Type) {
+        let pp = p.pointer(T.self), pg = g.pointer(T.self), pm = m.pointer(T.self), pv = v.pointer(T.self)
+        let t = Double(stepCount)
+        let (b1, b2) = (T(beta1), T(beta2))
+        let stepSize = T(lr / (1 - Double.pow(beta1, t)))
+        let correction2 = T((1 - Double.pow(beta2, t)).squareRoot())
+        let (eps, wd, decay) = (T(epsilon), T(decoupled ? 0 : weightDecay), T(decoupled ? 1 - lr * weightDecay : 1))
+        for i in 0..<p.count {
+            let grad = pg[i] + wd * pp[i]
+            pm[i] = b1 * pm[i] + (1 - b1) * grad
+            pv[i] = b2 * pv[i] + (1 - b2) * grad * grad
+            pp[i] = decay * pp[i] - stepSize * pm[i] / (pv[i].squareRoot() / correction2 + eps)
+        }
+    }
+}
