@@ -45,8 +45,12 @@ let package = Package(
             ]),
 
         // Tests: one folder per target, plus helpers shared between them.
-        .target(name: "TestSupport", dependencies: ["Distributed"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Distributed", "NN"], path: "Tests/TestSupport"),
         .testTarget(name: "NativeLibrariesTests", dependencies: ["CMPI", "COpenBLAS", "CHDF5", "CZstd"]),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
+        .testTarget(name: "AutogradTests", dependencies: ["Autograd", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"]),
+        .testTarget(name: "OptimTests", dependencies: ["Optim", "NN", "TestSupport"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ]

@@ -1,0 +1,139 @@
+import TestSupport
+import Tensors
+import XCTest
+
+/// Fast kernels against plain reference loops, and the RNG against published vectors.
+final class KernelTests: XCTestCase {
+    func testBroadcastingArithmetic() {
+        let a = Tensor(shape: [2, 3], values: [1.0, 2, 3, 4, 5, 6])
+        let row = Tensor(shape: [3], values: [10.0, 20, 30])
+        let column = Tensor(shape: [2, 1], values: [100.0, 200])
+        XCTAssertEqual(Tensor.binary(a, row, .add).floats, [11, 22, 33, 14, 25, 36])
+        XCTAssertEqual(Tensor.binary(a, column, .multiply).floats, [100, 200, 300, 800, 1000, 1200])
+        XCTAssertEqual(Tensor.binary(row, a, .subtract).floats, [9, 18, 27, 6, 15, 24])
+        XCTAssertEqual(Tensor.binary(column, row, .add).shape, [2, 3])
+        XCTAssertEqual(a.sum(to: [3]).floats, [5, 7, 9])
+        XCTAssertEqual(a.sum(to: [2, 1]).floats, [6, 15])
+        XCTAssertEqual(a.sum(to: []).floats, [21])
+    }
+
+    func testMatmulMatchesNaiveProduct() {
+        for dtype in [DType.float32, .float64] {
+            let a = randomTensor([2, 3, 5, 4], seed: 1, dtype: dtype), b = randomTensor([4, 6], seed: 2, dtype: dtype)
+            let batched = randomTensor([2, 3, 4, 6], seed: 3, dtype: dtype)
+            assertClose(Tensor.matmul(a, b), naiveMatmul(a, b), "shared right operand")
+            assertClose(Tensor.matmul(a, batched), naiveMatmul(a, batched), "batched")
+            let bt = b.reshaped([4, 6]).permuted([1, 0])
+            assertClose(Tensor.matmul(a, bt, transposeB: true), naiveMatmul(a, b), "transposed right operand")
+            let at = a.permuted([0, 1, 3, 2])
+            assertClose(Tensor.matmul(at, batched, transposeA: true), naiveMatmul(a, batched), "transposed left operand")
+        }
+    }
+
+    private func naiveMatmul(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let (m, k) = (a.shape[a.rank - 2], a.shape[a.rank - 1]), n = b.shape[b.rank - 1]
+        let batches = a.count / (m * k), x = a.scalars, y = b.scalars
+        var out = [Double](repeating: 0, count: batches * m * n)
+        for t in 0..<batches {
+            let bOffset = b.rank == 2 ? 0 : t * k * n
+            for i in 0..<m { for j in 0..<n { for p in 0..<k {
+                out[(t * m + i) * n + j] += x[(t * m + i) * k + p] * y[bOffset + p * n + j]
+            } } }
+        }
+        return Tensor(shape: Array(a.shape.dropLast()) + [n], values: out, dtype: a.dtype)
+    }
+
+    func testConvolutionMatchesDirectLoops() {
+        for geometry in [
+            Conv2dGeometry(inChannels: 4, outChannels: 6, kernel: 3, stride: 1, padding: 1),
+            Conv2dGeometry(inChannels: 4, outChannels: 6, kernel: 3, stride: 2, padding: 1, groups: 2),
+            Conv2dGeometry(inChannels: 4, outChannels: 2, kernel: 1),
+            Conv2dGeometry(inChannels: 4, outChannels: 4, kernel: 4, stride: 2, padding: 0, groups: 4),
+        ] {
+            let x = randomTensor([2, 4, 7, 6], seed: 4), w = randomTensor(geometry.weightShape, seed: 5)
+            assertClose(Tensor.conv2d(x, w, geometry), directConv(x, w, geometry), absolute: 1e-10, relative: 1e-10, "\(geometry)")
+        }
+    }
+
+    private func directConv(_ x: Tensor, _ w: Tensor, _ g: Conv2dGeometry) -> Tensor {
+        let (b, h, wd) = (x.shape[0], x.shape[2], x.shape[3]), (ho, wo) = (g.output(h), g.output(wd))
+        let cg = g.inChannels / g.groups, og = g.outChannels / g.groups
+        let xv = x.scalars, wv = w.scalars
+        var out = [Double](repeating: 0, count: b * g.outChannels * ho * wo)
+        for n in 0..<b { for o in 0..<g.outChannels { for oy in 0..<ho { for ox in 0..<wo {
+            var s = 0.0
+            let group = o / og
+            for c in 0..<cg { for i in 0..<g.kernel { for j in 0..<g.kernel {
+                let iy = oy * g.stride - g.padding + i, ix = ox * g.stride - g.padding + j
+                guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
+                s += xv[((n * g.inChannels + group * cg + c) * h + iy) * wd + ix] * wv[((o * cg + c) * g.kernel + i) * g.kernel + j]
+            } } }
+            out[((n * g.outChannels + o) * ho + oy) * wo + ox] = s
+        } } } }
+        return Tensor(shape: [b, g.outChannels, ho, wo], values: out, dtype: .float64)
+    }
+
+    func testShapeOperations() {
+        let x = Tensor(shape: [2, 3, 2], values: (0..<12).map(Double.init))
+        XCTAssertEqual(x.permuted([2, 0, 1]).floats, [0, 2, 4, 6, 8, 10, 1, 3, 5, 7, 9, 11])
+        XCTAssertEqual(x.permuted([2, 0, 1]).permuted(Tensor.inversePermutation([2, 0, 1])).floats, x.floats)
+        XCTAssertEqual(x.slice(axis: 1, 1..<3).floats, [2, 3, 4, 5, 8, 9, 10, 11])
+        let joined = Tensor.concatenate([x.slice(axis: 1, 0..<1), x.slice(axis: 1, 1..<3)], axis: 1)
+        XCTAssertEqual(joined.floats, x.floats)
+        XCTAssertEqual(x.reshaped([6, 2]).gatherRows([5, 0, 5]).floats, [10, 11, 0, 1, 10, 11])
+        let target = Tensor(zeros: [3, 2])
+        target.scatterAddRows(Tensor(shape: [2, 2], values: [1.0, 2, 3, 4]), [2, 2])
+        XCTAssertEqual(target.floats, [0, 0, 0, 0, 4, 6])
+    }
+
+    func testSoftmaxIsStableAndNormalised() {
+        let x = Tensor(shape: [2, 3], values: [1000.0, 1001, 1002, -5, 0, 5])
+        let y = x.softmax().scalars
+        XCTAssertEqual(y[0] + y[1] + y[2], 1, accuracy: 1e-6)
+        XCTAssertEqual(y[2], 0.6652409, accuracy: 1e-6)
+        XCTAssertEqual(x.logSoftmax().scalars[2], log(0.6652409), accuracy: 1e-4, "float32 ulp at 1000 is 6e-5")
+    }
+
+    func testStandardizedRows() {
+        let x = Tensor(shape: [2, 4], values: [1.0, 2, 3, 4, 10, 10, 10, 10], dtype: .float64)
+        let (y, inverseStd, mean, variance) = x.standardizedRows(4, epsilon: 0)
+        XCTAssertEqual(mean.scalars, [2.5, 10])
+        XCTAssertEqual(variance.scalars, [1.25, 0])
+        XCTAssertEqual(y.scalars[0], -1.5 / 1.25.squareRoot(), accuracy: 1e-12)
+        XCTAssertEqual(inverseStd.scalars[0], 1 / 1.25.squareRoot(), accuracy: 1e-12)
+    }
+
+    func testPoolingAndUpsampling() {
+        let x = Tensor(shape: [1, 1, 4, 4], values: (0..<16).map(Double.init))
+        XCTAssertEqual(x.averagePool(kernel: 2, stride: 2).floats, [2.5, 4.5, 10.5, 12.5])
+        let (m, argmax) = x.maxPool(kernel: 2, stride: 2)
+        XCTAssertEqual(m.floats, [5, 7, 13, 15])
+        XCTAssertEqual(argmax, [5, 7, 13, 15])
+        let small = Tensor(shape: [1, 1, 2, 2], values: [1.0, 2, 3, 4])
+        XCTAssertEqual(small.upsampleNearest(2).floats, [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4])
+    }
+
+    /// Known-answer vectors of Random123 (kat_vectors, philox4x32_10).
+    func testPhiloxKnownAnswers() {
+        func check(_ key: (UInt32, UInt32), _ counter: (UInt32, UInt32, UInt32, UInt32), _ expected: [UInt32]) {
+            let philox = Philox(seed: UInt64(key.0) | UInt64(key.1) << 32)
+            let r = philox.block(counter)
+            XCTAssertEqual([r.0, r.1, r.2, r.3], expected)
+        }
+        check((0, 0), (0, 0, 0, 0), [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8])
+        check((0xffff_ffff, 0xffff_ffff), (0xffff_ffff, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff),
+              [0x408f_276d, 0x41c8_3b0e, 0xa20b_c7c6, 0x6d54_51fd])
+        check((0xa409_3822, 0x299f_31d0), (0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344),
+              [0xd16c_fe09, 0x94fd_cceb, 0x5001_e420, 0x2412_6ea1])
+    }
+
+    func testRandomKeysAreReproducibleAndDistributed() {
+        let key = RandomKey(seed: 42, stream: 2, step: 7, sample: 3)
+        XCTAssertEqual(key.uniform(10), key.uniform(10))
+        XCTAssertNotEqual(key.uniform(4), RandomKey(seed: 42, stream: 2, step: 7, sample: 4).uniform(4))
+        let normal = key.normal(100_000)
+        let mean = normal.reduce(0, +) / 1e5, variance = normal.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 1e5
+        XCTAssertEqual(mean, 0, accuracy: 0.01)
+        XCTAssertEqual(variance, 1, accuracy: 0.02)
+    }
+}
