@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Golden fixtures for the numerical core, computed with PyTorch (float64 inputs rounded to
+float32, so both sides start from identical values).
+
+Regenerate with:  pip install "torch==2.13.0+cpu" && python3 Tests/Fixtures/make_pytorch_fixtures.py
+Each file in Tests/Fixtures/pytorch/ holds, for one layer or loss: inputs, parameters (named as
+Transcriptile names them), the upstream gradient dL/dy, the output, and the gradients of every
+input and parameter. Optimizer fixtures hold the parameters after each of 5 steps.
+PyTorch is used only here, never by the project.
+"""
+import json
+import math
+import os
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pytorch")
+torch.manual_seed(0)
+
+
+def t(x):
+    return {"shape": list(x.shape), "data": [float(v) for v in x.detach().double().flatten().tolist()]}
+
+
+def rnd(*shape, scale=1.0):
+    return (torch.randn(*shape, dtype=torch.float64) * scale).float().double()
+
+
+def save(name, inputs, params, output, upstream, extra=None):
+    (output * upstream).sum().backward()
+    record = {
+        "inputs": {k: t(v) for k, v in inputs.items()},
+        "parameters": {k: t(p) for k, p in params.items()},
+        "upstream": t(upstream),
+        "output": t(output),
+        "input_grads": {k: t(v.grad) for k, v in inputs.items() if v.grad is not None},
+        "parameter_grads": {k: t(p.grad) for k, p in params.items()},
+    }
+    record.update(extra or {})
+    with open(os.path.join(OUT, name + ".json"), "w") as f:
+        json.dump(record, f)
+
+
+def case(name, module, prefix, inputs, forward, extra=None):
+    module = module.double()
+    for p in module.parameters():  # float32-representable starting values
+        with torch.no_grad():
+            p.copy_(p.float().double())
+    params = {f"{prefix}.{k}": p for k, p in module.named_parameters()}
+    for v in inputs.values():
+        v.requires_grad_(v.dtype == torch.float64)
+    y = forward(module, **inputs)
+    save(name, inputs, params, y, rnd(*y.shape), extra(module) if extra else None)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    case("linear", nn.Linear(5, 3), "fc", {"x": rnd(4, 5)}, lambda m, x: m(x))
+    case("linear_tokens", nn.Linear(6, 4), "fc", {"x": rnd(2, 3, 6)}, lambda m, x: m(x))
+    case("conv2d", nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2), "conv", {"x": rnd(2, 4, 7, 7)}, lambda m, x: m(x))
+    case("conv2d_same", nn.Conv2d(3, 5, 3, padding=1), "conv", {"x": rnd(2, 3, 6, 5)}, lambda m, x: m(x))
+    gn = nn.GroupNorm(2, 4)
+    with torch.no_grad():
+        gn.weight.copy_(rnd(4)); gn.bias.copy_(rnd(4))
+    case("groupnorm", gn, "norm", {"x": rnd(2, 4, 3, 3, scale=2)}, lambda m, x: m(x))
+    ln = nn.LayerNorm(6)
+    with torch.no_grad():
+        ln.weight.copy_(rnd(6)); ln.bias.copy_(rnd(6))
+    case("layernorm", ln, "norm", {"x": rnd(3, 6, scale=3)}, lambda m, x: m(x))
+    bn = nn.BatchNorm1d(5)
+    with torch.no_grad():
+        bn.weight.copy_(rnd(5)); bn.bias.copy_(rnd(5))
+    x_eval = rnd(3, 5)
+
+    def bn_extra(m):
+        m.eval()
+        with torch.no_grad():
+            y_eval = m(x_eval)
+        return {"running_mean": t(m.running_mean), "running_var": t(m.running_var),
+                "eval_input": t(x_eval), "eval_output": t(y_eval)}
+    case("batchnorm1d", bn, "norm", {"x": rnd(8, 5, scale=2) + 1}, lambda m, x: m(x), bn_extra)
+    case("embedding", nn.Embedding(10, 4), "emb", {"indices": torch.tensor([3, 1, 3, 7])}, lambda m, indices: m(indices))
+
+    class Attention(nn.Module):
+        """The same math as NN.MultiHeadAttention, from separate projections."""
+        def __init__(self, dim, heads, context_dim=None):
+            super().__init__()
+            self.heads = heads
+            self.query = nn.Linear(dim, dim, bias=False)
+            self.key = nn.Linear(context_dim or dim, dim, bias=False)
+            self.value = nn.Linear(context_dim or dim, dim, bias=False)
+            self.output = nn.Linear(dim, dim)
+
+        def forward(self, x, context=None):
+            c = x if context is None else context
+            b, n, d = x.shape
+            h = self.heads
+            q = self.query(x).view(b, n, h, d // h).transpose(1, 2)
+            k = self.key(c).view(b, c.shape[1], h, d // h).transpose(1, 2)
+            v = self.value(c).view(b, c.shape[1], h, d // h).transpose(1, 2)
+            o = F.scaled_dot_product_attention(q, k, v)
+            return self.output(o.transpose(1, 2).reshape(b, n, d))
+    case("self_attention", Attention(8, 2), "attn", {"x": rnd(2, 5, 8)}, lambda m, x: m(x))
+    case("cross_attention", Attention(8, 2, 6), "attn", {"x": rnd(2, 5, 8), "context": rnd(2, 3, 6)},
+         lambda m, x, context: m(x, context))
+
+    activations = {
+        "relu": F.relu, "leaky_relu": lambda x: F.leaky_relu(x, 0.2), "silu": F.silu, "gelu": F.gelu,
+        "tanh": torch.tanh, "sigmoid": torch.sigmoid, "softplus": F.softplus,
+    }
+    for name, f in activations.items():
+        x = rnd(3, 4, scale=2).requires_grad_()
+        save("activation_" + name, {"x": x}, {}, f(x), rnd(3, 4))
+
+    # Losses (scalar outputs, upstream 1).
+    def loss_case(name, inputs, f, extra=None):
+        for v in inputs.values():
+            if v.dtype == torch.float64:
+                v.requires_grad_()
+        save(name, inputs, {}, f(**inputs), torch.ones((), dtype=torch.float64), extra)
+    target = rnd(4, 3)
+    loss_case("mse", {"x": rnd(4, 3)}, lambda x: F.mse_loss(x, target), {"target": t(target)})
+    labels01 = (torch.rand(4, 3) > 0.5).double()
+    loss_case("bce_with_logits", {"x": rnd(4, 3, scale=3)}, lambda x: F.binary_cross_entropy_with_logits(x, labels01),
+              {"target": t(labels01)})
+    classes = torch.tensor([2, 0, 1, 2, 4])
+    loss_case("cross_entropy", {"x": rnd(5, 5, scale=2)}, lambda x: F.cross_entropy(x, classes),
+              {"labels": classes.tolist()})
+    loss_case("gaussian_kl", {"mu": rnd(4, 3), "logvar": rnd(4, 3, scale=0.5)},
+              lambda mu, logvar: torch.mean(-0.5 * torch.sum(1 + logvar - mu ** 2 - logvar.exp(), dim=1)))
+    times = torch.tensor([5.0, 3.0, 3.0, 8.0, 1.0, 3.0, 8.0, 2.0])
+    events = torch.tensor([1, 1, 0, 1, 0, 1, 1, 0], dtype=torch.bool)
+
+    def cox(risk):
+        """Breslow: every j with t_j >= t_i is in i's risk set (direct sums, no tricks)."""
+        terms = [risk[i] - torch.logsumexp(risk[times >= times[i]], 0) for i in range(len(times)) if events[i]]
+        return -torch.stack(terms).sum() / events.sum()
+    loss_case("cox", {"risk": rnd(8, scale=2)}, cox, {"times": times.tolist(), "events": events.int().tolist()})
+
+    ts = torch.tensor([0.0, 1.0, 10.0, 999.0], dtype=torch.float64)
+    half = 4
+    freqs = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float64) / half)
+    angles = ts[:, None] * freqs[None]
+    with open(os.path.join(OUT, "timestep_embedding.json"), "w") as f:
+        json.dump({"timesteps": ts.tolist(), "dim": 8, "output": t(torch.cat([angles.sin(), angles.cos()], 1))}, f)
+
+    # Optimizers: a tiny MLP, MSE loss, 5 steps each.
+    x, y = rnd(6, 4), rnd(6, 3)
+    for name, make in {
+        "adam": lambda p: torch.optim.Adam(p, lr=1e-2),
+        "adamw": lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=0.1),
+        "sgd_momentum": lambda p: torch.optim.SGD(p, lr=5e-2, momentum=0.9, weight_decay=1e-3),
+    }.items():
+        torch.manual_seed(1)
+        mlp = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+        for p in mlp.parameters():
+            with torch.no_grad():
+                p.copy_(p.float().double())
+        names = {"0.weight": "fc1.weight", "0.bias": "fc1.bias", "2.weight": "fc2.weight", "2.bias": "fc2.bias"}
+        initial = {names[k]: t(p) for k, p in mlp.named_parameters()}
+        opt = make(mlp.parameters())
+        history = []
+        for _ in range(5):
+            opt.zero_grad()
+            F.mse_loss(mlp(x), y).backward()
+            opt.step()
+            history.append({names[k]: t(p) for k, p in mlp.named_parameters()})
+        with open(os.path.join(OUT, f"optimizer_{name}.json"), "w") as f:
+            json.dump({"x": t(x), "y": t(y), "initial": initial, "steps": history}, f)
+
+
+if __name__ == "__main__":
+    main()
