@@ -40,7 +40,7 @@ let package = Package(
         .executableTarget(
             name: "CLI",
             dependencies: [
-                "Distributed",
+                "Distributed", "NN", "Optim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

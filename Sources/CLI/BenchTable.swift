@@ -3,25 +3,24 @@ import Foundation
 /// Prints a bench's results on one rank: an aligned table, or one JSON object per row
 /// (`{"bench", "case", "value", "unit", …columns}`) when `json` is set.
 final class BenchTable {
-    private let bench: String
-    private let json: Bool
-    private let isPrinter: Bool
-    private let columns: [Column]
-
     /// A column: its table header and its JSON key.
     struct Column {
         var header: String
         var key: String
     }
 
-    init(bench: String, json: Bool, isPrinter: Bool, title: String, columns: [Column]) {
-        self.bench = bench
-        self.json = json
-        self.isPrinter = isPrinter
-        self.columns = columns
+    private let bench: String
+    private let json: Bool
+    private let isPrinter: Bool
+    private let labelled: Bool
+    private let columns: [Column]
+
+    /// `labelled` tables print each row's case name as their first column.
+    init(bench: String, json: Bool, isPrinter: Bool, labelled: Bool = false, title: String, columns: [Column]) {
+        (self.bench, self.json, self.isPrinter, self.labelled, self.columns) = (bench, json, isPrinter, labelled, columns)
         guard isPrinter, !json else { return }
         print("# \(bench): \(title)")
-        print(columns.map { Self.pad($0.header) }.joined(separator: " "))
+        print(((labelled ? [Self.label("case")] : []) + columns.map { Self.pad($0.header) }).joined(separator: " "))
     }
 
     /// A remark under the header (tables only).
@@ -29,8 +28,9 @@ final class BenchTable {
         if isPrinter && !json { print("# \(text)") }
     }
 
-    /// One measurement: `values` fill the columns; `value`/`unit` are the headline figure.
-    func row(case name: String, values: [any Numeric], value: Double, unit: String) {
+    /// One measurement: `values` fill the columns (numbers or text); `value`/`unit` are the
+    /// headline figure.
+    func row(case name: String, values: [Any], value: Double, unit: String) {
         guard isPrinter else { return }
         if json {
             var object: [String: Any] = ["bench": bench, "case": name, "value": value, "unit": unit]
@@ -38,7 +38,7 @@ final class BenchTable {
             let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print(values.map { Self.pad(Self.format($0)) }.joined(separator: " "))
+            print(((labelled ? [Self.label(name)] : []) + values.map { Self.pad(Self.format($0)) }).joined(separator: " "))
         }
         fflush(nil)
     }
@@ -47,7 +47,11 @@ final class BenchTable {
         String(repeating: " ", count: max(0, 12 - text.count)) + text
     }
 
-    private static func format(_ value: any Numeric) -> String {
+    private static func label(_ text: String) -> String {
+        text + String(repeating: " ", count: max(0, 40 - text.count))
+    }
+
+    private static func format(_ value: Any) -> String {
         guard let x = value as? Double else { return "\(value)" }
         return x >= 100 ? String(format: "%.1f", x) : String(format: "%.3f", x)
     }

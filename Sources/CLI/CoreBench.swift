@@ -1,0 +1,142 @@
+import ArgumentParser
+import Autograd
+import NN
+import Optim
+import Tensors
+
+/// Single-rank speed of the numerical core: layers against raw sgemm, the optimizer against
+/// memory bandwidth, and full training steps of the three reference models.
+struct CoreBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "core",
+        abstract: "GFLOP/s of Linear/Conv2d vs raw sgemm, optimizer GB/s, reference-model step times.",
+        discussion: """
+            Linear and Conv2d forward+backward are timed through the autograd stack and reported
+            in GFLOP/s of their three GEMMs (forward, input gradient, weight gradient), beside raw
+            cblas_sgemm on the very same GEMM shapes at the same thread count ("ratio" = layer /
+            sgemm). The AdamW step is reported in GB/s of memory traffic (7 floats per parameter).
+            Reference models: (a) MLP VAE 5000→1024→256→128, batch 64; (b) UNet 64×64×3,
+            channels 32/64/128, batch 16; (c) MLP 5000→512→128→1 with Cox loss, batch 256 —
+            one step = forward + backward + AdamW. All figures are medians of --repeats runs.
+            """)
+
+    @Option(help: "BLAS threads (default: OPENBLAS_NUM_THREADS, else OpenBLAS's own choice).")
+    var threads: Int?
+    @Option(help: "Timed repetitions per case; the median is reported.")
+    var repeats = 5
+    @Flag(help: "Skip the reference-model steps (layers and optimizer only).")
+    var layersOnly = false
+    @OptionGroup var output: BenchOutputOptions
+
+    func validate() throws {
+        guard repeats > 0 else { throw ValidationError("--repeats must be ≥ 1, got \(repeats)") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1, got \(threads)") }
+    }
+
+    func run() throws {
+        if let threads { BLASThreads.set(threads) }
+        let table = BenchTable(
+            bench: "core", json: output.json, isPrinter: true, labelled: true,
+            title: "single rank, \(BLASThreads.count) BLAS thread(s), medians of \(repeats)",
+            columns: [.init(header: "value", key: "measured"), .init(header: "unit", key: "units"),
+                      .init(header: "sgemm", key: "sgemm_gflops"), .init(header: "ratio", key: "ratio")])
+        for (batch, inputs, outputs) in [(64, 5000, 1024), (256, 1024, 1024), (512, 1024, 4096)] {
+            linear(batch, inputs, outputs, table)
+        }
+        for (batch, channels, size) in [(16, 32, 64), (16, 64, 32), (16, 128, 16)] {
+            convolution(batch, channels, size, table)
+        }
+        optimizer(table)
+        guard !layersOnly else { return }
+        let models: [(String, Int, () -> ReferenceModel)] = [
+            ("vae-mlp-5000", 64, { ReferenceVAE() }), ("unet-64x64", 16, { ReferenceUNet() }), ("cox-mlp-5000", 256, { ReferenceCox() }),
+        ]
+        for (name, batch, make) in models { step(name, batch, make(), table) }
+    }
+
+    /// One GEMM: C[m×n] = op(A)·op(B), with k the inner size.
+    struct GEMM { var m, n, k: Int; var transA = false, transB = false; var flops: Double { 2 * Double(m * n * k) } }
+
+    private func linear(_ batch: Int, _ inputs: Int, _ outputs: Int, _ table: BenchTable) {
+        let arena = ParameterArena(seed: 1)
+        let layer = Linear(arena, "fc", inputs, outputs)
+        arena.seal()
+        let x = Tensor(shape: [batch, inputs], values: RandomKey(seed: 1, stream: 0).normal(batch * inputs))
+        let upstream = Tensor(repeating: 1e-3, shape: [batch, outputs])
+        let gemms = [GEMM(m: batch, n: outputs, k: inputs, transB: true), GEMM(m: batch, n: inputs, k: outputs),
+                     GEMM(m: outputs, n: inputs, k: batch, transA: true)]
+        let seconds = median {
+            layer(Variable(x, gradient: Tensor(zeros: x.shape))).backward(seed: upstream)
+        }
+        report("linear-b\(batch)-\(inputs)x\(outputs)-fwd+bwd", gemms, seconds, table)
+    }
+
+    private func convolution(_ batch: Int, _ channels: Int, _ size: Int, _ table: BenchTable) {
+        let arena = ParameterArena(seed: 1)
+        let layer = Conv2d(arena, "conv", channels, channels, kernel: 3, padding: 1)
+        arena.seal()
+        let count = batch * channels * size * size
+        let x = Tensor(shape: [batch, channels, size, size], values: RandomKey(seed: 1, stream: 0).normal(count))
+        let upstream = Tensor(repeating: 1e-3, shape: x.shape)
+        let (patch, spatial) = (channels * 9, size * size)
+        let perImage = [GEMM(m: channels, n: spatial, k: patch), GEMM(m: channels, n: patch, k: spatial, transB: true),
+                        GEMM(m: patch, n: spatial, k: channels, transA: true)]
+        let gemms = Array(repeating: perImage, count: batch).flatMap { $0 }
+        let seconds = median {
+            layer(Variable(x, gradient: Tensor(zeros: x.shape))).backward(seed: upstream)
+        }
+        report("conv3x3-b\(batch)-c\(channels)-\(size)x\(size)-fwd+bwd", gemms, seconds, table)
+    }
+
+    private func report(_ name: String, _ gemms: [GEMM], _ seconds: Double, _ table: BenchTable) {
+        let flops = gemms.map(\.flops).reduce(0, +)
+        let raw = flops / rawGEMMSeconds(gemms) / 1e9, layer = flops / seconds / 1e9
+        table.row(case: name, values: [layer, "GFLOP/s", raw, layer / raw], value: layer, unit: "GFLOP/s")
+    }
+
+    /// Median time of the GEMMs alone, straight through cblas_sgemm on preallocated buffers.
+    private func rawGEMMSeconds(_ gemms: [GEMM]) -> Double {
+        let largest = gemms.map { max($0.m * $0.k, $0.k * $0.n, $0.m * $0.n) }.max()!
+        let a = Tensor(repeating: 0.5, shape: [largest]), b = Tensor(repeating: 0.25, shape: [largest]), c = Tensor(zeros: [largest])
+        return median {
+            for g in gemms {
+                Float.gemm(transA: g.transA, transB: g.transB, m: g.m, n: g.n, k: g.k, alpha: 1,
+                           a: a.pointer(Float.self), lda: g.transA ? g.m : g.k, b: b.pointer(Float.self), ldb: g.transB ? g.k : g.n,
+                           beta: 0, c: c.pointer(Float.self), ldc: g.n)
+            }
+        }
+    }
+
+    private func optimizer(_ table: BenchTable) {
+        let count = 16 << 20
+        let parameters = Tensor(repeating: 0.1, shape: [count]), gradients = Tensor(repeating: 1e-3, shape: [count])
+        var adamW = Adam.adamW()
+        let seconds = median { adamW.step(parameters: parameters, gradients: gradients, lr: 1e-3) }
+        let gigabytes = Double(count * 7 * 4) / 1e9
+        table.row(case: "adamw-step-16M-params", values: [gigabytes / seconds, "GB/s", "-", "-"], value: gigabytes / seconds, unit: "GB/s")
+    }
+
+    private func step(_ name: String, _ batch: Int, _ model: ReferenceModel, _ table: BenchTable) {
+        var adamW = Adam.adamW()
+        let seconds = median {
+            model.arena.zeroGradients()
+            model.loss().backward()
+            adamW.step(parameters: model.arena.values, gradients: model.arena.gradients, lr: 1e-4)
+        }
+        table.row(case: "step-\(name)-b\(batch)", values: [seconds * 1e3, "ms/step", "-", "-"], value: seconds * 1e3, unit: "ms/step")
+        table.note("\(name): \(model.arena.count) parameters, \(Int(Double(batch) / seconds)) samples/s")
+    }
+
+    /// The median wall time of `repeats` runs of `body`, after one warm-up run.
+    private func median(_ body: () -> Void) -> Double {
+        let clock = ContinuousClock()
+        body()
+        var times = [Double]()
+        for _ in 0..<repeats {
+            let start = clock.now
+            body()
+            times.append((clock.now - start).seconds)
+        }
+        return times.sorted()[times.count / 2]
+    }
+}

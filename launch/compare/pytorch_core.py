@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""The reference models of `transcriptile bench core`, in PyTorch, timed the same way
+(one warm-up step, median of N; a step = zero_grad + forward + backward + AdamW).
+
+    pip install "torch==2.13.0+cpu"
+    python3 launch/compare/pytorch_core.py --threads 1 [--repeats 5]
+
+A comparison tool only: Transcriptile never depends on PyTorch.
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class VAE(nn.Module):
+    def __init__(self, genes=5000):
+        super().__init__()
+        self.enc = nn.ModuleList([nn.Linear(genes, 1024), nn.Linear(1024, 256)])
+        self.mu, self.logvar = nn.Linear(256, 128), nn.Linear(256, 128)
+        self.dec = nn.ModuleList([nn.Linear(128, 256), nn.Linear(256, 1024), nn.Linear(1024, genes)])
+
+    def loss(self, x, noise):
+        h = x
+        for layer in self.enc:
+            h = F.leaky_relu(layer(h), 0.2)
+        mu, logvar = self.mu(h), self.logvar(h)
+        y = mu + (0.5 * logvar).exp() * noise
+        for i, layer in enumerate(self.dec):
+            y = torch.tanh(layer(y)) if i == len(self.dec) - 1 else F.leaky_relu(layer(y), 0.2)
+        kl = torch.mean(-0.5 * torch.sum(1 + logvar - mu ** 2 - logvar.exp(), dim=1))
+        return F.mse_loss(y, x) + 0.005 * kl
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.n1, self.c1 = nn.GroupNorm(8, cin), nn.Conv2d(cin, cout, 3, padding=1)
+        self.n2, self.c2 = nn.GroupNorm(8, cout), nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x):
+        return self.c2(F.silu(self.n2(self.c1(F.silu(self.n1(x)))))) + self.skip(x)
+
+
+class UNet(nn.Module):
+    def __init__(self, channels=(32, 64, 128)):
+        super().__init__()
+        self.stem = nn.Conv2d(3, channels[0], 3, padding=1)
+        self.down, prev = nn.ModuleList(), channels[0]
+        for level, c in enumerate(channels):
+            last = level == len(channels) - 1
+            self.down.append(nn.ModuleList([Block(prev, c), Block(c, c)] + ([] if last else [nn.Conv2d(c, c, 3, stride=2, padding=1)])))
+            prev = c
+        self.middle = Block(prev, prev)
+        self.up = nn.ModuleList()
+        for level in range(len(channels) - 2, -1, -1):
+            c = channels[level]
+            self.up.append(nn.ModuleList([nn.Conv2d(prev, c, 3, padding=1), Block(2 * c, c), Block(c, c)]))
+            prev = c
+        self.norm, self.head = nn.GroupNorm(8, prev), nn.Conv2d(prev, 3, 3, padding=1)
+
+    def loss(self, x, target):
+        h, skips = self.stem(x), []
+        for mods in self.down:
+            h = mods[1](mods[0](h))
+            if len(mods) == 3:
+                skips.append(h)
+                h = mods[2](h)
+        h = self.middle(h)
+        for conv, b1, b2 in self.up:
+            h = conv(F.interpolate(h, scale_factor=2, mode="nearest"))
+            h = b2(b1(torch.cat([h, skips.pop()], 1)))
+        return F.mse_loss(self.head(F.silu(self.norm(h))), target)
+
+
+class Cox(nn.Module):
+    def __init__(self, genes=5000):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(genes, 512), nn.ReLU(), nn.Linear(512, 128), nn.ReLU(), nn.Linear(128, 1))
+
+    def loss(self, x, times, events):
+        risk = self.net(x).flatten()
+        order = torch.argsort(times, descending=True)
+        r, e = risk[order], events[order]
+        lse = torch.logcumsumexp(r, 0)  # Breslow without tie grouping: close enough for timing
+        return -((r - lse) * e).sum() / e.sum()
+
+
+def median_step(model, *batch, repeats):
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step():
+        opt.zero_grad()
+        model.loss(*batch).backward()
+        opt.step()
+    step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    cases = [
+        ("step-vae-mlp-5000-b64", VAE(), (torch.randn(64, 5000), torch.randn(64, 128))),
+        ("step-unet-64x64-b16", UNet(), (torch.randn(16, 3, 64, 64), torch.randn(16, 3, 64, 64))),
+        ("step-cox-mlp-5000-b256", Cox(), (torch.randn(256, 5000), torch.randint(0, 3000, (256,)).float(), (torch.rand(256) < 0.6).float())),
+    ]
+    print(f"# pytorch {torch.__version__}, {args.threads} thread(s), medians of {args.repeats}")
+    for name, model, batch in cases:
+        print(f"{name:40s} {median_step(model, *batch, repeats=args.repeats) * 1e3:10.1f} ms/step")
+
+
+if __name__ == "__main__":
+    main()
