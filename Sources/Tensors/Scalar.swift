@@ -13,6 +13,9 @@ public enum DType: String, Sendable, Codable {
 /// A tensor element: `Float` or `Double`, with its BLAS matrix product.
 public protocol TensorScalar: Real, BinaryFloatingPoint, Sendable {
     static var dtype: DType { get }
+    /// eˣ for elementwise kernels. Float uses a branch-free polynomial that the compiler can
+    /// vectorise (relative error < 2·10⁻⁷, saturating outside ±88); Double uses libm.
+    static func fastExp(_ x: Self) -> Self
     /// C ← α·op(A)·op(B) + β·C, row-major (cblas_?gemm).
     static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
@@ -25,6 +28,24 @@ func cblasTranspose(_ t: Bool) -> CBLAS_TRANSPOSE { t ? CblasTrans : CblasNoTran
 
 extension Float: TensorScalar {
     public static var dtype: DType { .float32 }
+
+    /// Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, then a degree-6 Taylor polynomial for eʳ
+    /// and 2ⁿ built in the exponent bits.
+    @inlinable @inline(__always)
+    public static func fastExp(_ x: Float) -> Float {
+        let clamped = x < -87.3 ? -87.3 : (x > 88.7 ? 88.7 : x)
+        let shifter: Float = 12_582_912  // 1.5·2²³: adding it rounds to an integer
+        let n = (clamped * 1.442_695_04 + shifter) - shifter
+        let r = (clamped - n * 0.693_145_75) - n * 1.428_606_8e-6
+        var p: Float = 1.0 / 720
+        p = p * r + 1.0 / 120
+        p = p * r + 1.0 / 24
+        p = p * r + 1.0 / 6
+        p = p * r + 0.5
+        p = p * r + 1
+        p = p * r + 1
+        return p * Float(bitPattern: UInt32(bitPattern: Int32(n) &+ 127) << 23)
+    }
 
     @inlinable
     public static func gemm(
@@ -40,6 +61,9 @@ extension Float: TensorScalar {
 
 extension Double: TensorScalar {
     public static var dtype: DType { .float64 }
+
+    @inlinable @inline(__always)
+    public static func fastExp(_ x: Double) -> Double { Double.exp(x) }
 
     @inlinable
     public static func gemm(

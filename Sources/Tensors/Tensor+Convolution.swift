@@ -100,7 +100,15 @@ extension Tensor {
         }
     }
 
+    /// The output columns ox whose input column ox·s − p + j lies inside 0..<w.
+    @inline(__always)
+    static func validColumns(_ j: Int, _ w: Int, _ wo: Int, _ s: Int, _ p: Int) -> Range<Int> {
+        let lo = max(0, (p - j + s - 1) / s), hi = min(wo, (w - 1 + p - j) / s + 1)
+        return lo..<max(lo, hi)
+    }
+
     /// cols[(c·k + i)·k + j, oy·Wo + ox] = x[c, oy·s − p + i, ox·s − p + j] (0 outside).
+    /// The in-bounds span of each output row is found once, so the copy loop has no branches.
     static func im2col<T: TensorScalar>(
         _ x: UnsafePointer<T>, _ channels: Int, _ h: Int, _ w: Int, _ geo: Conv2dGeometry, _ ho: Int, _ wo: Int,
         _ cols: UnsafeMutablePointer<T>
@@ -111,14 +119,18 @@ extension Tensor {
             let plane = x + c * h * w
             for i in 0..<k {
                 for j in 0..<k {
+                    let valid = validColumns(j, w, wo, s, p)
                     for oy in 0..<ho {
                         let iy = oy * s - p + i
                         let out = row + oy * wo
-                        guard iy >= 0 && iy < h else { out.update(repeating: 0, count: wo); continue }
-                        let line = plane + iy * w
-                        for ox in 0..<wo {
-                            let ix = ox * s - p + j
-                            out[ox] = ix >= 0 && ix < w ? line[ix] : 0
+                        guard iy >= 0 && iy < h, !valid.isEmpty else { out.update(repeating: 0, count: wo); continue }
+                        out.update(repeating: 0, count: valid.lowerBound)
+                        (out + valid.upperBound).update(repeating: 0, count: wo - valid.upperBound)
+                        let line = plane + iy * w - p + j
+                        if s == 1 {
+                            (out + valid.lowerBound).update(from: line + valid.lowerBound, count: valid.count)
+                        } else {
+                            for ox in valid { out[ox] = line[ox * s] }
                         }
                     }
                     row += ho * wo
@@ -138,13 +150,15 @@ extension Tensor {
             let plane = x + c * h * w
             for i in 0..<k {
                 for j in 0..<k {
+                    let valid = validColumns(j, w, wo, s, p)
                     for oy in 0..<ho {
                         let iy = oy * s - p + i
                         guard iy >= 0 && iy < h else { continue }
-                        let line = plane + iy * w, input = row + oy * wo
-                        for ox in 0..<wo {
-                            let ix = ox * s - p + j
-                            if ix >= 0 && ix < w { line[ix] += input[ox] }
+                        let line = plane + iy * w - p + j, input = row + oy * wo
+                        if s == 1 {
+                            for ox in valid { line[ox] += input[ox] }
+                        } else {
+                            for ox in valid { line[ox * s] += input[ox] }
                         }
                     }
                     row += ho * wo

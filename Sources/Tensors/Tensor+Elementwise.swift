@@ -68,7 +68,7 @@ extension Tensor {
         @inline(__always) func each(_ f: (T) -> T) { for i in 0..<count { y[i] = f(x[i]) } }
         switch op {
         case .negate: each { -$0 }
-        case .exp: each { T.exp($0) }
+        case .exp: each { T.fastExp($0) }
         case .log: each { T.log($0) }
         case .sqrt: each { $0.squareRoot() }
         case .square: each { $0 * $0 }
@@ -171,10 +171,8 @@ extension Tensor {
 
 @inline(__always)
 func sigmoid<T: TensorScalar>(_ x: T) -> T {
-    // Stable on both sides: never exponentiates a large positive number.
-    if x >= 0 { return 1 / (1 + T.exp(-x)) }
-    let e = T.exp(x)
-    return e / (1 + e)
+    // fastExp saturates instead of overflowing, so 1/(1 + e⁻ˣ) is safe on both sides.
+    1 / (1 + T.fastExp(-x))
 }
 
 /// log(1 + eˣ) without overflow.

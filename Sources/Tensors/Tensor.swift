@@ -1,22 +1,63 @@
+import Synchronization
+
 /// Memory for tensor elements of one dtype, zero-initialised, 64-byte aligned.
 public final class TensorStorage: @unchecked Sendable {
     public let dtype: DType
     public let count: Int
     @usableFromInline let base: UnsafeMutableRawPointer
+    private let bytes: Int
 
     public init(dtype: DType, count: Int) {
         self.dtype = dtype
         self.count = count
-        let bytes = max(count * dtype.byteWidth, 1)
-        base = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        base.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        bytes = BufferPool.roundedSize(count * dtype.byteWidth)
+        base = BufferPool.shared.take(bytes)
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: count * dtype.byteWidth)
         switch dtype {
         case .float32: base.bindMemory(to: Float.self, capacity: count)
         case .float64: base.bindMemory(to: Double.self, capacity: count)
         }
     }
 
-    deinit { base.deallocate() }
+    deinit { BufferPool.shared.give(base, bytes) }
+}
+
+/// Freed tensor buffers kept for reuse, by size class. Training allocates and frees the same
+/// activation and gradient buffers every step; fresh large allocations would be mapped from the
+/// kernel, which zeroes every page (about a tenth of a UNet step). At most `capacity` bytes are
+/// kept; beyond that, buffers are returned to the system.
+final class BufferPool: Sendable {
+    static let shared = BufferPool(capacity: 4 << 30)
+    private let capacity: Int
+    private let free = Mutex<(buffers: [Int: [UInt]], bytes: Int)>(([:], 0))  // addresses by size
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Sizes round up to a power of two (small ones) or a multiple of 1 MiB (large ones), so that
+    /// buffers of nearby sizes share a class.
+    static func roundedSize(_ bytes: Int) -> Int {
+        let size = max(bytes, 64)
+        return size <= 1 << 20 ? 1 << (Int.bitWidth - (size - 1).leadingZeroBitCount) : (size + (1 << 20) - 1) & ~((1 << 20) - 1)
+    }
+
+    func take(_ bytes: Int) -> UnsafeMutableRawPointer {
+        let reused = free.withLock { pool -> UInt? in
+            guard let address = pool.buffers[bytes]?.popLast() else { return nil }
+            pool.bytes -= bytes
+            return address
+        }
+        return reused.flatMap(UnsafeMutableRawPointer.init(bitPattern:)) ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+    }
+
+    func give(_ buffer: UnsafeMutableRawPointer, _ bytes: Int) {
+        let kept = free.withLock { pool -> Bool in
+            guard pool.bytes + bytes <= capacity else { return false }
+            pool.buffers[bytes, default: []].append(UInt(bitPattern: buffer))
+            pool.bytes += bytes
+            return true
+        }
+        if !kept { buffer.deallocate() }
+    }
 }
 
 /// A dense, contiguous, row-major tensor: a shape over a run of elements in a storage.
