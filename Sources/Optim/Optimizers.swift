@@ -81,7 +81,21 @@ public struct Adam: Optimizer {
         let stepSize = T(lr / (1 - Double.pow(beta1, t)))
         let correction2 = T((1 - Double.pow(beta2, t)).squareRoot())
         let (eps, wd, decay) = (T(epsilon), T(decoupled ? 0 : weightDecay), T(decoupled ? 1 - lr * weightDecay : 1))
-        for i in 0..<p.count {
+        // Eight lanes at a time (the compiler does not vectorise the square root and division
+        // of the scalar loop), then the scalar tail; both compute the same expression.
+        typealias Lanes = SIMD8<T>
+        let lanes = p.count / Lanes.scalarCount * Lanes.scalarCount
+        for i in stride(from: 0, to: lanes, by: Lanes.scalarCount) {
+            let param = UnsafeRawPointer(pp + i).loadUnaligned(as: Lanes.self)
+            let grad = UnsafeRawPointer(pg + i).loadUnaligned(as: Lanes.self) + wd * param
+            let first = b1 * UnsafeRawPointer(pm + i).loadUnaligned(as: Lanes.self) + (1 - b1) * grad
+            let second = b2 * UnsafeRawPointer(pv + i).loadUnaligned(as: Lanes.self) + (1 - b2) * grad * grad
+            let updated = decay * param - stepSize * first / (second.squareRoot() / correction2 + eps)
+            UnsafeMutableRawPointer(pm + i).storeBytes(of: first, as: Lanes.self)
+            UnsafeMutableRawPointer(pv + i).storeBytes(of: second, as: Lanes.self)
+            UnsafeMutableRawPointer(pp + i).storeBytes(of: updated, as: Lanes.self)
+        }
+        for i in lanes..<p.count {
             let grad = pg[i] + wd * pp[i]
             pm[i] = b1 * pm[i] + (1 - b1) * grad
             pv[i] = b2 * pv[i] + (1 - b2) * grad * grad

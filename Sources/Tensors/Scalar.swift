@@ -11,7 +11,7 @@ public enum DType: String, Sendable, Codable {
 }
 
 /// A tensor element: `Float` or `Double`, with its BLAS matrix product.
-public protocol TensorScalar: Real, BinaryFloatingPoint, Sendable {
+public protocol TensorScalar: Real, BinaryFloatingPoint, SIMDScalar, Sendable {
     static var dtype: DType { get }
     /// eˣ for elementwise kernels. Float uses a branch-free polynomial that the compiler can
     /// vectorise (relative error < 2·10⁻⁷, saturating outside ±88); Double uses libm.
