@@ -26,8 +26,9 @@ public enum ProcessRunner {
     }
 
     /// Runs `executable` with `arguments`; after `timeout` seconds it is terminated and the
-    /// result has status 124 (as timeout(1) reports). MPI's variables from a surrounding
-    /// singleton or job are removed, so a nested mpirun starts a job of its own.
+    /// result has status 124 (as timeout(1) reports). Open MPI's variables are removed — an MPI
+    /// singleton in the test process exports some (`OMPI_MCA_ess`, `PMIX_*`, …), and a nested
+    /// mpirun that inherits them exits at once — so the child starts a job of its own.
     public static func run(
         _ executable: String, _ arguments: [String], environment extra: [String: String] = [:],
         timeout: TimeInterval = 300
@@ -37,7 +38,7 @@ public enum ProcessRunner {
         process.arguments = arguments
         process.currentDirectoryURL = repositoryRoot
         var environment = ProcessInfo.processInfo.environment.filter { key, _ in
-            !(key.hasPrefix("OMPI_") && !key.hasPrefix("OMPI_MCA_")) && !key.hasPrefix("PMIX_") && !key.hasPrefix("PRTE_")
+            !["OMPI_", "PMIX_", "PRTE_", "ORTE_", "OPAL_"].contains { key.hasPrefix($0) }
         }
         environment.merge(extra) { _, new in new }
         process.environment = environment
