@@ -14,7 +14,7 @@ public enum DType: String, Sendable, Codable {
 public protocol TensorScalar: Real, BinaryFloatingPoint, SIMDScalar, Sendable {
     static var dtype: DType { get }
     /// eˣ for elementwise kernels. Float uses a branch-free polynomial that the compiler can
-    /// vectorise (relative error < 2·10⁻⁷, saturating outside ±88); Double uses libm.
+    /// vectorise (relative error < 3·10⁻⁷, saturating below −87.3 and above 88.3, NaN kept); Double uses libm.
     static func fastExp(_ x: Self) -> Self
     /// C ← α·op(A)·op(B) + β·C, row-major (cblas_?gemm).
     static func gemm(
@@ -30,10 +30,11 @@ extension Float: TensorScalar {
     public static var dtype: DType { .float32 }
 
     /// Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, then a degree-6 Taylor polynomial for eʳ
-    /// and 2ⁿ built in the exponent bits.
+    /// and 2ⁿ built in the exponent bits. NaN propagates (and never reaches the integer
+    /// conversion, which would trap).
     @inlinable @inline(__always)
     public static func fastExp(_ x: Float) -> Float {
-        let clamped = x < -87.3 ? -87.3 : (x > 88.7 ? 88.7 : x)
+        let clamped: Float = x > -87.3 ? (x < 88.3 ? x : 88.3) : -87.3  // NaN → −87.3; 2ⁿ stays finite
         let shifter: Float = 12_582_912  // 1.5·2²³: adding it rounds to an integer
         let n = (clamped * 1.442_695_04 + shifter) - shifter
         let r = (clamped - n * 0.693_145_75) - n * 1.428_606_8e-6
@@ -44,7 +45,8 @@ extension Float: TensorScalar {
         p = p * r + 0.5
         p = p * r + 1
         p = p * r + 1
-        return p * Float(bitPattern: UInt32(bitPattern: Int32(n) &+ 127) << 23)
+        let result = p * Float(bitPattern: UInt32(bitPattern: Int32(n) &+ 127) << 23)
+        return x.isNaN ? x : result
     }
 
     @inlinable

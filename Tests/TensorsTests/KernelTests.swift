@@ -94,6 +94,17 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(x.logSoftmax().scalars[2], log(0.6652409), accuracy: 1e-4, "float32 ulp at 1000 is 6e-5")
     }
 
+    func testFloatExpIsAccurateSaturatesAndPropagatesNaN() {
+        for x in stride(from: Float(-87), through: 88, by: 0.37) {
+            let want = Float(Double.exp(Double(x)))
+            XCTAssertEqual(Float.fastExp(x), want, accuracy: want * 3e-7, "exp(\(x))")
+        }
+        XCTAssertEqual(Float.fastExp(-1000), Float.fastExp(-87.3))
+        XCTAssertTrue(Float.fastExp(1000).isFinite)
+        XCTAssertTrue(Float.fastExp(.nan).isNaN)
+        XCTAssertTrue(Tensor(shape: [2], values: [Float.nan, 0]).map(.sigmoid).scalars[0].isNaN, "NaN reaches the loss, visibly")
+    }
+
     func testStandardizedRows() {
         let x = Tensor(shape: [2, 4], values: [1.0, 2, 3, 4, 10, 10, 10, 10], dtype: .float64)
         let (y, inverseStd, mean, variance) = x.standardizedRows(4, epsilon: 0)
