@@ -24,10 +24,19 @@ public struct WarmupCosine: Sendable, Codable, Equatable {
 /// accumulated in Double.
 @discardableResult
 public func clipGradientNorm(_ gradients: Tensor, maxNorm: Double) -> Double {
-    let norm = gradients.scalars.reduce(0) { $0 + $1 * $1 }.squareRoot()
+    switch gradients.dtype {
+    case .float32: clip(gradients.buffer(Float.self), maxNorm)
+    case .float64: clip(gradients.buffer(Double.self), maxNorm)
+    }
+}
+
+private func clip<T: TensorScalar>(_ g: UnsafeMutableBufferPointer<T>, _ maxNorm: Double) -> Double {
+    var squares = 0.0
+    for x in g { squares += Double(x) * Double(x) }
+    let norm = squares.squareRoot()
     if norm > maxNorm {
-        let scaled = gradients.map(.affine(scale: maxNorm / (norm + 1e-6), shift: 0))
-        gradients.assign(scaled.scalars)
+        let scale = T(maxNorm / (norm + 1e-6))
+        for i in g.indices { g[i] *= scale }
     }
     return norm
 }
@@ -45,7 +54,15 @@ public struct ExponentialMovingAverage {
     }
 
     public func update(from parameters: Tensor) {
-        shadow.assign(Tensor.binary(shadow.map(.affine(scale: decay, shift: 0)),
-                                    parameters.map(.affine(scale: 1 - decay, shift: 0)), .add).scalars)
+        precondition(parameters.count == shadow.count, "EMA of \(shadow.count) elements updated from \(parameters.count)")
+        switch shadow.dtype {
+        case .float32: blend(shadow.buffer(Float.self), parameters.buffer(Float.self))
+        case .float64: blend(shadow.buffer(Double.self), parameters.buffer(Double.self))
+        }
+    }
+
+    private func blend<T: TensorScalar>(_ s: UnsafeMutableBufferPointer<T>, _ p: UnsafeMutableBufferPointer<T>) {
+        let (d, e) = (T(decay), T(1 - decay))
+        for i in s.indices { s[i] = d * s[i] + e * p[i] }
     }
 }
