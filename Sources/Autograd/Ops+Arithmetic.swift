@@ -5,15 +5,15 @@ import Tensors
 
 public func + (a: Variable, b: Variable) -> Variable {
     Variable(Tensor.binary(a.value, b.value, .add), parents: [a, b]) { g in
-        a.accumulate(g.sum(to: a.shape))
-        b.accumulate(g.sum(to: b.shape))
+        if a.requiresGrad { a.accumulate(g.sum(to: a.shape)) }
+        if b.requiresGrad { b.accumulate(g.sum(to: b.shape)) }
     }
 }
 
 public func - (a: Variable, b: Variable) -> Variable {
     Variable(Tensor.binary(a.value, b.value, .subtract), parents: [a, b]) { g in
-        a.accumulate(g.sum(to: a.shape))
-        b.accumulate(g.map(.negate).sum(to: b.shape))
+        if a.requiresGrad { a.accumulate(g.sum(to: a.shape)) }
+        if b.requiresGrad { b.accumulate(g.map(.negate).sum(to: b.shape)) }
     }
 }
 
