@@ -1,12 +1,27 @@
 import Tensors
 
 extension Variable {
-    /// 2-D convolution of self [B, C, H, W] with `weight` [O, C/groups, k, k].
-    public func conv2d(_ weight: Variable, _ geometry: Conv2dGeometry) -> Variable {
+    /// 2-D convolution of self [B, C, H, W] with `weight` [O, C/groups, k, k], plus an optional
+    /// per-channel `bias` [O].
+    public func conv2d(_ weight: Variable, bias: Variable? = nil, _ geometry: Conv2dGeometry) -> Variable {
         let x = self
-        return Variable(Tensor.conv2d(x.value, weight.value, geometry), parents: [x, weight]) { g in
-            Tensor.conv2dBackward(x.value, weight.value, gradient: g, geometry,
-                                  gradInput: x.gradientBuffer(), gradWeight: weight.gradientBuffer())
+        let y = Tensor.conv2d(x.value, weight.value, bias: bias?.value, geometry)
+        return Variable(y, parents: [x, weight] + (bias.map { [$0] } ?? [])) { g in
+            Tensor.conv2dBackward(x.value, weight.value, gradient: g, geometry, gradInput: x.gradientBuffer(),
+                                  gradWeight: weight.gradientBuffer(), gradBias: bias?.gradientBuffer())
+        }
+    }
+
+    /// GroupNorm of self [B, C, …] in `groups` groups with the per-channel affine `weight`·x̂ + `bias`
+    /// (see `Tensor.groupNorm`).
+    public func groupNorm(groups: Int, weight: Variable, bias: Variable, epsilon: Double) -> Variable {
+        let x = self
+        let (y, mean, inverseStd) = Tensor.groupNorm(x.value, groups: groups, weight: weight.value, bias: bias.value, epsilon: epsilon)
+        return Variable(y, parents: [x, weight, bias]) { g in
+            let dx = Tensor.groupNormBackward(
+                x.value, groups: groups, mean: mean, inverseStd: inverseStd, weight: weight.value, gradient: g,
+                weightGradient: weight.gradientBuffer(), biasGradient: bias.gradientBuffer())
+            x.accumulate(dx)
         }
     }
 

@@ -14,6 +14,8 @@ public final class Variable {
     /// Whether gradients flow to this variable.
     public let requiresGrad: Bool
     private var parents: [Variable]
+    /// Whether `grad` was adopted from a contribution rather than allocated here.
+    private var gradIsShared = false
     private var backwardRule: ((Tensor) -> Void)?
 
     /// A leaf. With `gradient` (a parameter's slot in the gradient arena) it requires grad.
@@ -39,14 +41,17 @@ public final class Variable {
     public var shape: [Int] { value.shape }
     public var dtype: DType { value.dtype }
 
-    /// Adds `gradient` into this variable's gradient (allocating it at first use).
+    /// Adds `gradient` into this variable's gradient. The first contribution is adopted without
+    /// a copy (most are fresh kernel outputs); since it may be shared — one upstream gradient
+    /// passed to both operands of `a + b` — it is copied before anything is added into it.
     public func accumulate(_ gradient: Tensor) {
         guard requiresGrad else { return }
         precondition(gradient.count == value.count, "gradient \(gradient.shape) for value \(value.shape)")
-        if let grad {
-            grad.add(gradient)
+        if grad != nil {
+            ownGradient().add(gradient)
         } else {
-            grad = gradient.reshaped(value.shape).copy()
+            grad = gradient.reshaped(value.shape)
+            gradIsShared = true
         }
     }
 
@@ -55,7 +60,16 @@ public final class Variable {
     public func gradientBuffer() -> Tensor? {
         guard requiresGrad else { return nil }
         if grad == nil { grad = Tensor(zeros: value.shape, dtype: value.dtype) }
-        return grad
+        return ownGradient()
+    }
+
+    /// The gradient, copied first if it is an adopted (possibly shared) tensor.
+    private func ownGradient() -> Tensor {
+        if gradIsShared {
+            grad = grad!.copy()
+            gradIsShared = false
+        }
+        return grad!
     }
 
     /// Back-propagates from this variable, seeded with `seed` (default: 1, for a scalar loss).
@@ -69,6 +83,7 @@ public final class Variable {
             node.backwardRule = nil
             node.parents = []
             node.grad = nil
+            node.gradIsShared = false
         }
     }
 

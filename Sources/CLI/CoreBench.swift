@@ -11,12 +11,12 @@ struct CoreBench: ParsableCommand {
         commandName: "core",
         abstract: "GFLOP/s of Linear/Conv2d vs raw sgemm, optimizer GB/s, reference-model step times.",
         discussion: """
-            Linear and Conv2d forward+backward are timed through the autograd stack and reported
-            in GFLOP/s of their three GEMMs (forward, input gradient, weight gradient), beside raw
-            cblas_sgemm on the very same GEMM shapes at the same thread count ("ratio" = layer /
-            sgemm). The AdamW step is reported in GB/s of memory traffic (7 floats per parameter).
-            Reference models: (a) MLP VAE 5000→1024→256→128, batch 64; (b) UNet 64×64×3,
-            channels 32/64/128, batch 16; (c) MLP 5000→512→128→1 with Cox loss, batch 256 —
+            Linear and Conv2d forward+backward are timed through the autograd stack and reported \
+            in GFLOP/s of their three GEMMs (forward, input gradient, weight gradient), beside raw \
+            cblas_sgemm on the very same GEMM shapes at the same thread count ("ratio" = layer / \
+            sgemm). The AdamW step is reported in GB/s of memory traffic (7 floats per parameter). \
+            Reference models: (a) MLP VAE 5000→1024→256→128, batch 64; (b) UNet 64×64×3, \
+            channels 32/64/128, batch 16; (c) MLP 5000→512→128→1 with Cox loss, batch 256 — \
             one step = forward + backward + AdamW. All figures are medians of --repeats runs.
             """)
 
@@ -26,6 +26,8 @@ struct CoreBench: ParsableCommand {
     var repeats = 5
     @Flag(help: "Skip the reference-model steps (layers and optimizer only).")
     var layersOnly = false
+    @Option(help: "Run only the cases whose name contains this text (e.g. unet, conv3x3, adamw).")
+    var filter: String?
     @OptionGroup var output: BenchOutputOptions
 
     func validate() throws {
@@ -40,19 +42,22 @@ struct CoreBench: ParsableCommand {
             title: "single rank, \(BLASThreads.count) BLAS thread(s), medians of \(repeats)",
             columns: [.init(header: "value", key: "measured"), .init(header: "unit", key: "units"),
                       .init(header: "sgemm", key: "sgemm_gflops"), .init(header: "ratio", key: "ratio")])
-        for (batch, inputs, outputs) in [(64, 5000, 1024), (256, 1024, 1024), (512, 1024, 4096)] {
+        for (batch, inputs, outputs) in [(64, 5000, 1024), (256, 1024, 1024), (512, 1024, 4096)]
+        where selected("linear-b\(batch)-\(inputs)x\(outputs)") {
             linear(batch, inputs, outputs, table)
         }
-        for (batch, channels, size) in [(16, 32, 64), (16, 64, 32), (16, 128, 16)] {
+        for (batch, channels, size) in [(16, 32, 64), (16, 64, 32), (16, 128, 16)] where selected("conv3x3-b\(batch)-c\(channels)-\(size)x\(size)") {
             convolution(batch, channels, size, table)
         }
-        optimizer(table)
+        if selected("adamw-step") { optimizer(table) }
         guard !layersOnly else { return }
         let models: [(String, Int, () -> ReferenceModel)] = [
             ("vae-mlp-5000", 64, { ReferenceVAE() }), ("unet-64x64", 16, { ReferenceUNet() }), ("cox-mlp-5000", 256, { ReferenceCox() }),
         ]
-        for (name, batch, make) in models { step(name, batch, make(), table) }
+        for (name, batch, make) in models where selected("step-\(name)") { step(name, batch, make(), table) }
     }
+
+    private func selected(_ name: String) -> Bool { filter.map(name.contains) ?? true }
 
     /// One GEMM: C[m×n] = op(A)·op(B), with k the inner size.
     struct GEMM { var m, n, k: Int; var transA = false, transB = false; var flops: Double { 2 * Double(m * n * k) } }

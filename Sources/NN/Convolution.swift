@@ -20,7 +20,6 @@ public final class Conv2d {
     }
 
     public func callAsFunction(_ x: Variable) -> Variable {
-        let y = x.conv2d(weight.variable, geometry)
-        return bias.map { y + $0.variable.reshaped([1, geometry.outChannels, 1, 1]) } ?? y
+        x.conv2d(weight.variable, bias: bias?.variable, geometry)
     }
 }

@@ -1,8 +1,9 @@
 import Autograd
 import Tensors
 
-/// Normalisation layers. Each standardises runs of elements with the shared
-/// `standardizedRows` op (one forward, one backward), then applies a per-feature affine γ·x̂ + β.
+/// Normalisation layers. LayerNorm and BatchNorm standardise runs of elements with the shared
+/// `standardizedRows` op, then apply a per-feature affine γ·x̂ + β; GroupNorm, the hot one in
+/// the UNets, is a single fused op (`Variable.groupNorm`).
 
 /// LayerNorm over the last axis of size `dim`.
 public final class LayerNorm {
@@ -35,9 +36,7 @@ public final class GroupNorm {
     }
 
     public func callAsFunction(_ x: Variable) -> Variable {
-        let c = x.shape[1], perGroup = x.value.count / (x.shape[0] * groups)
-        let normalized = x.standardizedRows(perGroup, epsilon: epsilon).output
-        return normalized * weight.variable.reshaped([1, c, 1, 1]) + bias.variable.reshaped([1, c, 1, 1])
+        x.groupNorm(groups: groups, weight: weight.variable, bias: bias.variable, epsilon: epsilon)
     }
 }
 

@@ -16,6 +16,9 @@ public protocol TensorScalar: Real, BinaryFloatingPoint, SIMDScalar, Sendable {
     /// eˣ for elementwise kernels. Float uses a branch-free polynomial that the compiler can
     /// vectorise (relative error < 3·10⁻⁷, saturating below −87.3 and above 88.3, NaN kept); Double uses libm.
     static func fastExp(_ x: Self) -> Self
+    /// tanh x for elementwise kernels: Float builds it on `fastExp` (branch-free, relative error
+    /// < 1·10⁻⁶); Double uses libm.
+    static func fastTanh(_ x: Self) -> Self
     /// C ← α·op(A)·op(B) + β·C, row-major (cblas_?gemm).
     static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
@@ -30,13 +33,16 @@ extension Float: TensorScalar {
     public static var dtype: DType { .float32 }
 
     /// Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, then a degree-6 Taylor polynomial for eʳ
-    /// and 2ⁿ built in the exponent bits. NaN propagates (and never reaches the integer
-    /// conversion, which would trap).
+    /// and 2ⁿ built in the exponent bits. Adding 1.5·2²³ rounds x·log₂e to the integer n and
+    /// leaves n in the low mantissa bits, so 2ⁿ comes from integer arithmetic on those bits: no
+    /// float→int conversion (which would trap on NaN and keeps loops from vectorising). NaN
+    /// propagates.
     @inlinable @inline(__always)
     public static func fastExp(_ x: Float) -> Float {
         let clamped: Float = x > -87.3 ? (x < 88.3 ? x : 88.3) : -87.3  // NaN → −87.3; 2ⁿ stays finite
-        let shifter: Float = 12_582_912  // 1.5·2²³: adding it rounds to an integer
-        let n = (clamped * 1.442_695_04 + shifter) - shifter
+        let shifter: Float = 12_582_912  // 1.5·2²³, bit pattern 0x4B40_0000
+        let shifted = clamped * 1.442_695_04 + shifter
+        let n = shifted - shifter
         let r = (clamped - n * 0.693_145_75) - n * 1.428_606_8e-6
         var p: Float = 1.0 / 720
         p = p * r + 1.0 / 120
@@ -45,8 +51,19 @@ extension Float: TensorScalar {
         p = p * r + 0.5
         p = p * r + 1
         p = p * r + 1
-        let result = p * Float(bitPattern: UInt32(bitPattern: Int32(n) &+ 127) << 23)
-        return x.isNaN ? x : result
+        let twoToN = Float(bitPattern: (shifted.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)
+        return x.isNaN ? x : p * twoToN
+    }
+
+    /// tanh|x| = (1 − e)/(1 + e) with e = e^(−2|x|), which never overflows; below |x| = 1/16,
+    /// where 1 − e would cancel, the Taylor series x − x³/3 + 2x⁵/15 (next term < 10⁻⁸·|x|).
+    @inlinable @inline(__always)
+    public static func fastTanh(_ x: Float) -> Float {
+        let a = abs(x), e = fastExp(-2 * a)
+        let large = (1 - e) / (1 + e), x2 = a * a
+        let small = a * (1 + x2 * (-1.0 / 3 + x2 * (2.0 / 15)))
+        let magnitude = a < 0.0625 ? small : large
+        return x.isNaN ? x : (x < 0 ? -magnitude : magnitude)
     }
 
     @inlinable
@@ -66,6 +83,9 @@ extension Double: TensorScalar {
 
     @inlinable @inline(__always)
     public static func fastExp(_ x: Double) -> Double { Double.exp(x) }
+
+    @inlinable @inline(__always)
+    public static func fastTanh(_ x: Double) -> Double { Double.tanh(x) }
 
     @inlinable
     public static func gemm(

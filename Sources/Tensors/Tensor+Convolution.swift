@@ -20,43 +20,54 @@ public struct Conv2dGeometry: Sendable, Equatable {
 }
 
 extension Tensor {
-    /// Convolution (cross-correlation, as PyTorch): x [B, C, H, W], w [O, C/g, k, k] →
-    /// [B, O, Ho, Wo], by im2col + one gemm per image and group.
-    public static func conv2d(_ x: Tensor, _ w: Tensor, _ geometry: Conv2dGeometry) -> Tensor {
+    /// Convolution (cross-correlation, as PyTorch): x [B, C, H, W], w [O, C/g, k, k], optional
+    /// bias [O] → [B, O, Ho, Wo], by im2col + one gemm per image and group.
+    public static func conv2d(_ x: Tensor, _ w: Tensor, bias: Tensor? = nil, _ geometry: Conv2dGeometry) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == geometry.inChannels, "conv2d input \(x.shape) for \(geometry)")
         precondition(w.shape == geometry.weightShape, "conv2d weight \(w.shape) ≠ \(geometry.weightShape)")
-        let out = Tensor(zeros: [x.shape[0], geometry.outChannels, geometry.output(x.shape[2]), geometry.output(x.shape[3])], dtype: x.dtype)
+        precondition(bias.map { $0.count == geometry.outChannels } ?? true, "conv2d bias \(bias!.shape) for \(geometry)")
+        let out = Tensor(uninitialized: [x.shape[0], geometry.outChannels, geometry.output(x.shape[2]), geometry.output(x.shape[3])], dtype: x.dtype)
         switch x.dtype {
-        case .float32: convForward(x, w, out, geometry, Float.self)
-        case .float64: convForward(x, w, out, geometry, Double.self)
+        case .float32: convForward(x, w, bias, out, geometry, Float.self)
+        case .float64: convForward(x, w, bias, out, geometry, Double.self)
         }
         return out
     }
 
-    /// Convolution backward: adds dL/dx into `gradInput` and dL/dw into `gradWeight` (either may
-    /// be nil), given g = dL/dy [B, O, Ho, Wo].
+    /// Convolution backward: adds dL/dx into `gradInput`, dL/dw into `gradWeight` and dL/db into
+    /// `gradBias` (each may be nil), given g = dL/dy [B, O, Ho, Wo].
     public static func conv2dBackward(
         _ x: Tensor, _ w: Tensor, gradient g: Tensor, _ geometry: Conv2dGeometry,
-        gradInput: Tensor?, gradWeight: Tensor?
+        gradInput: Tensor?, gradWeight: Tensor?, gradBias: Tensor? = nil
     ) {
         switch x.dtype {
         case .float32: convBackward(x, w, g, geometry, gradInput, gradWeight, Float.self)
         case .float64: convBackward(x, w, g, geometry, gradInput, gradWeight, Double.self)
         }
+        if let gradBias {
+            let (batch, channels, spatial) = (g.shape[0], g.shape[1], g.shape[2] * g.shape[3])
+            gradBias.add(g.reshaped([batch, channels, spatial]).sum(to: [1, channels, 1]))
+        }
     }
-    static func convForward<T: TensorScalar>(_ x: Tensor, _ w: Tensor, _ y: Tensor, _ geo: Conv2dGeometry, _: T.Type) {
+
+    static func convForward<T: TensorScalar>(_ x: Tensor, _ w: Tensor, _ bias: Tensor?, _ y: Tensor, _ geo: Conv2dGeometry, _: T.Type) {
         let (batch, h, wd) = (x.shape[0], x.shape[2], x.shape[3])
         let (ho, wo) = (y.shape[2], y.shape[3])
         let cg = geo.inChannels / geo.groups, og = geo.outChannels / geo.groups, spatial = ho * wo
-        let cols = geo.isPointwise ? nil : UnsafeMutablePointer<T>.allocate(capacity: geo.patch * spatial)
-        defer { cols?.deallocate() }
+        let scratch = geo.isPointwise ? nil : Tensor(uninitialized: [geo.patch * spatial], dtype: x.dtype)
+        let cols = scratch?.pointer(T.self)
         for b in 0..<batch {
+            let image = y.pointer(T.self) + b * geo.outChannels * spatial
+            if let bias {
+                let pb = bias.pointer(T.self)
+                for o in 0..<geo.outChannels { (image + o * spatial).update(repeating: pb[o], count: spatial) }
+            }
             for g in 0..<geo.groups {
-                let image = x.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
-                if let cols { im2col(image, cg, h, wd, geo, ho, wo, cols) }
+                let input = x.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
+                if let cols { im2col(input, cg, h, wd, geo, ho, wo, cols) }
                 T.gemm(transA: false, transB: false, m: og, n: spatial, k: geo.patch, alpha: 1,
-                       a: w.pointer(T.self) + g * og * geo.patch, lda: geo.patch, b: cols ?? image, ldb: spatial,
-                       beta: 0, c: y.pointer(T.self) + (b * geo.outChannels + g * og) * spatial, ldc: spatial)
+                       a: w.pointer(T.self) + g * og * geo.patch, lda: geo.patch, b: cols ?? input, ldb: spatial,
+                       beta: bias == nil ? 0 : 1, c: image + g * og * spatial, ldc: spatial)
             }
         }
     }
@@ -66,8 +77,8 @@ extension Tensor {
         let (batch, h, wd) = (x.shape[0], x.shape[2], x.shape[3])
         let (ho, wo) = (dy.shape[2], dy.shape[3])
         let cg = geo.inChannels / geo.groups, og = geo.outChannels / geo.groups, spatial = ho * wo
-        let cols = UnsafeMutablePointer<T>.allocate(capacity: geo.patch * spatial)
-        defer { cols.deallocate() }
+        let scratch = Tensor(uninitialized: [geo.patch * spatial], dtype: x.dtype)
+        let cols = scratch.pointer(T.self)
         for b in 0..<batch {
             for g in 0..<geo.groups {
                 let image = x.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
@@ -114,9 +125,10 @@ extension Tensor {
         _ cols: UnsafeMutablePointer<T>
     ) {
         let k = geo.kernel, s = geo.stride, p = geo.padding
-        var row = cols
-        for c in 0..<channels {
+        Parallel.forRanges(channels, cost: k * k * ho * wo) { channelRange in
+        for c in channelRange {
             let plane = x + c * h * w
+            var row = cols + c * k * k * ho * wo
             for i in 0..<k {
                 for j in 0..<k {
                     let valid = validColumns(j, w, wo, s, p)
@@ -137,6 +149,7 @@ extension Tensor {
                 }
             }
         }
+        }
     }
 
     /// The adjoint of `im2col`: adds every column entry back onto the pixel it came from.
@@ -145,9 +158,11 @@ extension Tensor {
         _ x: UnsafeMutablePointer<T>
     ) {
         let k = geo.kernel, s = geo.stride, p = geo.padding
-        var row = cols
-        for c in 0..<channels {
+        // Channels own disjoint input planes, so they can be summed into concurrently.
+        Parallel.forRanges(channels, cost: k * k * ho * wo) { channelRange in
+        for c in channelRange {
             let plane = x + c * h * w
+            var row = cols + c * k * k * ho * wo
             for i in 0..<k {
                 for j in 0..<k {
                     let valid = validColumns(j, w, wo, s, p)
@@ -164,6 +179,7 @@ extension Tensor {
                     row += ho * wo
                 }
             }
+        }
         }
     }
 }

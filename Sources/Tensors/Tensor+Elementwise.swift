@@ -2,6 +2,17 @@
 /// reduction that undoes a broadcast (`sum(to:)`).
 public enum BinaryOp: Sendable {
     case add, subtract, multiply, divide
+
+    /// Runs `body` with this operator as a function (inlined, so `body` is specialised for it).
+    @inline(__always)
+    func withFunction<T: TensorScalar>(_: T.Type, _ body: ((T, T) -> T) -> Void) {
+        switch self {
+        case .add: body(+)
+        case .subtract: body(-)
+        case .multiply: body(*)
+        case .divide: body(/)
+        }
+    }
 }
 
 /// A unary function and its derivative, side by side.
@@ -24,32 +35,30 @@ extension Tensor {
         }
     }
     static func binaryKernel<T: TensorScalar>(_ a: Tensor, _ b: Tensor, _ op: BinaryOp, _: T.Type) -> Tensor {
-        switch op {
-        case .add: return zipKernel(a, b, T.self, +)
-        case .subtract: return zipKernel(a, b, T.self, -)
-        case .multiply: return zipKernel(a, b, T.self, *)
-        case .divide: return zipKernel(a, b, T.self, /)
-        }
-    }
-    static func zipKernel<T: TensorScalar>(_ a: Tensor, _ b: Tensor, _: T.Type, _ f: (T, T) -> T) -> Tensor {
         let pa = a.pointer(T.self), pb = b.pointer(T.self)
+        // The switch on `op` sits inside each loop body so that the loops are specialised for
+        // the operator (and vectorised) even when they run on several threads.
         if a.shape == b.shape {
-            let out = Tensor(zeros: a.shape, dtype: a.dtype)
+            let out = Tensor(uninitialized: a.shape, dtype: a.dtype)
             let po = out.pointer(T.self)
-            for i in 0..<a.count { po[i] = f(pa[i], pb[i]) }
+            Parallel.forRanges(a.count) { range in
+                op.withFunction(T.self) { f in for i in range { po[i] = f(pa[i], pb[i]) } }
+            }
             return out
         }
         let plan = Broadcast(a.shape, b.shape)
-        let out = Tensor(zeros: plan.shape, dtype: a.dtype)
+        let out = Tensor(uninitialized: plan.shape, dtype: a.dtype)
         let po = out.pointer(T.self)
         let n = plan.rowLength, sa = plan.innerStride(0), sb = plan.innerStride(1)
         plan.forEachRow { o, offsets in
             let ra = pa + offsets[0], rb = pb + offsets[1], ro = po + o
-            switch (sa, sb) {
-            case (1, 1): for j in 0..<n { ro[j] = f(ra[j], rb[j]) }
-            case (1, _): let y = rb[0]; for j in 0..<n { ro[j] = f(ra[j], y) }
-            case (_, 1): let x = ra[0]; for j in 0..<n { ro[j] = f(x, rb[j]) }
-            default: let v = f(ra[0], rb[0]); for j in 0..<n { ro[j] = v }
+            op.withFunction(T.self) { f in
+                switch (sa, sb) {
+                case (1, 1): for j in 0..<n { ro[j] = f(ra[j], rb[j]) }
+                case (1, _): let y = rb[0]; for j in 0..<n { ro[j] = f(ra[j], y) }
+                case (_, 1): let x = ra[0]; for j in 0..<n { ro[j] = f(x, rb[j]) }
+                default: let v = f(ra[0], rb[0]); for j in 0..<n { ro[j] = v }
+                }
             }
         }
         return out
@@ -63,16 +72,17 @@ extension Tensor {
         }
     }
     func mapKernel<T: TensorScalar>(_ op: UnaryOp, _: T.Type) -> Tensor {
-        let out = Tensor(zeros: shape, dtype: dtype)
+        let out = Tensor(uninitialized: shape, dtype: dtype)
         let x = pointer(T.self), y = out.pointer(T.self)
-        @inline(__always) func each(_ f: (T) -> T) { for i in 0..<count { y[i] = f(x[i]) } }
+        Parallel.forRanges(count) { range in
+        @inline(__always) func each(_ f: (T) -> T) { for i in range { y[i] = f(x[i]) } }
         switch op {
         case .negate: each { -$0 }
         case .exp: each { T.fastExp($0) }
         case .log: each { T.log($0) }
         case .sqrt: each { $0.squareRoot() }
         case .square: each { $0 * $0 }
-        case .tanh: each { T.tanh($0) }
+        case .tanh: each { T.fastTanh($0) }
         case .sigmoid: each { sigmoid($0) }
         case .relu: each { $0 > 0 ? $0 : 0 }
         case .silu: each { $0 * sigmoid($0) }
@@ -81,6 +91,7 @@ extension Tensor {
         case let .leakyReLU(slope): let s = T(slope); each { $0 > 0 ? $0 : s * $0 }
         case let .affine(scale, shift): let a = T(scale), b = T(shift); each { a * $0 + b }
         case let .power(p): let e = T(p); each { T.pow($0, e) }
+        }
         }
         return out
     }
@@ -93,9 +104,10 @@ extension Tensor {
         }
     }
     static func unaryBackwardKernel<T: TensorScalar>(_ op: UnaryOp, _ x: Tensor, _ y: Tensor, _ g: Tensor, _: T.Type) -> Tensor {
-        let out = Tensor(zeros: x.shape, dtype: x.dtype)
+        let out = Tensor(uninitialized: x.shape, dtype: x.dtype)
         let px = x.pointer(T.self), py = y.pointer(T.self), pg = g.pointer(T.self), po = out.pointer(T.self)
-        @inline(__always) func each(_ f: (T, T) -> T) { for i in 0..<x.count { po[i] = pg[i] * f(px[i], py[i]) } }
+        Parallel.forRanges(x.count) { range in
+        @inline(__always) func each(_ f: (T, T) -> T) { for i in range { po[i] = pg[i] * f(px[i], py[i]) } }
         switch op {
         case .negate: each { _, _ in -1 }
         case .exp: each { _, y in y }
@@ -111,6 +123,7 @@ extension Tensor {
         case let .leakyReLU(slope): let s = T(slope); each { x, _ in x > 0 ? 1 : s }
         case let .affine(scale, _): let a = T(scale); each { _, _ in a }
         case let .power(p): let e = T(p); each { x, _ in e * T.pow(x, e - 1) }
+        }
         }
         return out
     }
@@ -161,10 +174,12 @@ extension Tensor {
     }
     func axpy<T: TensorScalar>(_ other: Tensor, _ scale: T) {
         let y = pointer(T.self), x = other.pointer(T.self)
-        if scale == 1 {
-            for i in 0..<count { y[i] += x[i] }
-        } else {
-            for i in 0..<count { y[i] += scale * x[i] }
+        Parallel.forRanges(count) { range in
+            if scale == 1 {
+                for i in range { y[i] += x[i] }
+            } else {
+                for i in range { y[i] += scale * x[i] }
+            }
         }
     }
 }

@@ -7,12 +7,17 @@ public final class TensorStorage: @unchecked Sendable {
     @usableFromInline let base: UnsafeMutableRawPointer
     private let bytes: Int
 
-    public init(dtype: DType, count: Int) {
+    public convenience init(dtype: DType, count: Int) {
+        self.init(dtype: dtype, count: count, zeroed: true)
+    }
+
+    /// `zeroed: false` leaves the contents undefined, for kernels that write every element.
+    init(dtype: DType, count: Int, zeroed: Bool) {
         self.dtype = dtype
         self.count = count
         bytes = BufferPool.roundedSize(count * dtype.byteWidth)
         base = BufferPool.shared.take(bytes)
-        base.initializeMemory(as: UInt8.self, repeating: 0, count: count * dtype.byteWidth)
+        if zeroed { base.initializeMemory(as: UInt8.self, repeating: 0, count: count * dtype.byteWidth) }
         switch dtype {
         case .float32: base.bindMemory(to: Float.self, capacity: count)
         case .float64: base.bindMemory(to: Double.self, capacity: count)
@@ -88,6 +93,12 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     /// A tensor of zeros.
     public init(zeros shape: [Int], dtype: DType = .float32) {
         self.init(storage: TensorStorage(dtype: dtype, count: shape.reduce(1, *)), shape: shape)
+    }
+
+    /// A tensor whose elements are undefined until written: the output of a kernel that writes
+    /// every element (saves a pass over memory).
+    init(uninitialized shape: [Int], dtype: DType) {
+        self.init(storage: TensorStorage(dtype: dtype, count: shape.reduce(1, *), zeroed: false), shape: shape)
     }
 
     /// A tensor holding `values` (row-major), in `dtype`.

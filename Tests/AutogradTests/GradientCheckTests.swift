@@ -66,6 +66,14 @@ final class GradientCheckTests: XCTestCase {
         ] {
             checkGradients([image, randomTensor(geometry.weightShape, seed: 14)]) { $0[0].conv2d($0[1], geometry) }
         }
+        let geometry = Conv2dGeometry(inChannels: 4, outChannels: 3, kernel: 3, stride: 2, padding: 1)
+        checkGradients([image, randomTensor(geometry.weightShape, seed: 15), randomTensor([3], seed: 16)]) {
+            $0[0].conv2d($0[1], bias: $0[2], geometry)
+        }
+        // Fused GroupNorm, with a non-trivial affine so that γ enters dx.
+        checkGradients([randomTensor([2, 4, 3, 3], seed: 17, scale: 2), randomTensor([4], seed: 18), randomTensor([4], seed: 19)]) {
+            $0[0].groupNorm(groups: 2, weight: $0[1], bias: $0[2], epsilon: 1e-5)
+        }
         checkGradients([image]) { $0[0].averagePool(kernel: 2, stride: 2) }
         checkGradients([image]) { $0[0].maxPool(kernel: 2, stride: 2) }
         checkGradients([image]) { $0[0].upsampleNearest(2) }

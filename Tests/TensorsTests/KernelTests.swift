@@ -105,6 +105,18 @@ final class KernelTests: XCTestCase {
         XCTAssertTrue(Tensor(shape: [2], values: [Float.nan, 0]).map(.sigmoid).scalars[0].isNaN, "NaN reaches the loss, visibly")
     }
 
+    func testFastTanhMatchesLibmOverTheWholeRange() {
+        var x: Float = -20
+        while x < 20 {
+            let want = Float(Double.tanh(Double(x)))
+            XCTAssertEqual(Float.fastTanh(x), want, accuracy: max(abs(want) * 1e-6, 1e-30), "tanh(\(x))")
+            x += x.magnitude < 0.2 ? 1e-4 : 3e-3
+        }
+        XCTAssertEqual(Float.fastTanh(1e-30), 1e-30)
+        XCTAssertEqual(Float.fastTanh(-1000), -1)
+        XCTAssertTrue(Float.fastTanh(.nan).isNaN)
+    }
+
     func testStandardizedRows() {
         let x = Tensor(shape: [2, 4], values: [1.0, 2, 3, 4, 10, 10, 10, 10], dtype: .float64)
         let (y, inverseStd, mean, variance) = x.standardizedRows(4, epsilon: 0)
