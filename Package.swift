@@ -78,4 +78,3 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ]
 )
-package.targets.append(.executableTarget(name: "MicroBench", dependencies: ["Tensors"]))
