@@ -84,8 +84,9 @@ struct CoreBench: ParsableCommand {
         let x = Tensor(shape: [batch, channels, size, size], values: RandomKey(seed: 1, stream: 0).normal(count))
         let upstream = Tensor(repeating: 1e-3, shape: x.shape)
         let (patch, spatial) = (channels * 9, size * size)
+        // Forward, weight gradient, and the input gradient as a transposed convolution (stride 1).
         let perImage = [GEMM(m: channels, n: spatial, k: patch), GEMM(m: channels, n: patch, k: spatial, transB: true),
-                        GEMM(m: patch, n: spatial, k: channels, transA: true)]
+                        GEMM(m: channels, n: spatial, k: patch)]
         let gemms = Array(repeating: perImage, count: batch).flatMap { $0 }
         let seconds = median {
             layer(Variable(x, gradient: Tensor(zeros: x.shape))).backward(seed: upstream)

@@ -33,11 +33,13 @@ public struct SGD: Optimizer {
     private func update<T: TensorScalar>(_ p: Tensor, _ g: Tensor, _ b: Tensor, _ first: Bool, _ lr: Double, _: T.Type) {
         let pp = p.pointer(T.self), pg = g.pointer(T.self), pb = b.pointer(T.self)
         let (mu, wd, rate) = (T(momentum), T(weightDecay), T(lr))
-        for i in 0..<p.count {
-            let grad = pg[i] + wd * pp[i]
-            guard mu != 0 else { pp[i] -= rate * grad; continue }
-            pb[i] = first ? grad : mu * pb[i] + grad
-            pp[i] -= rate * (nesterov ? grad + mu * pb[i] : pb[i])
+        Parallel.forRanges(p.count) { range in
+            for i in range {
+                let grad = pg[i] + wd * pp[i]
+                guard mu != 0 else { pp[i] -= rate * grad; continue }
+                pb[i] = first ? grad : mu * pb[i] + grad
+                pp[i] -= rate * (nesterov ? grad + mu * pb[i] : pb[i])
+            }
         }
     }
 }
@@ -82,24 +84,29 @@ public struct Adam: Optimizer {
         let correction2 = T((1 - Double.pow(beta2, t)).squareRoot())
         let (eps, wd, decay) = (T(epsilon), T(decoupled ? 0 : weightDecay), T(decoupled ? 1 - lr * weightDecay : 1))
         // Eight lanes at a time (the compiler does not vectorise the square root and division
-        // of the scalar loop), then the scalar tail; both compute the same expression.
+        // of the scalar loop), then the scalar tail; both compute the same expression. Threads
+        // take whole blocks of lanes.
         typealias Lanes = SIMD8<T>
-        let lanes = p.count / Lanes.scalarCount * Lanes.scalarCount
-        for i in stride(from: 0, to: lanes, by: Lanes.scalarCount) {
-            let param = UnsafeRawPointer(pp + i).loadUnaligned(as: Lanes.self)
-            let grad = UnsafeRawPointer(pg + i).loadUnaligned(as: Lanes.self) + wd * param
-            let first = b1 * UnsafeRawPointer(pm + i).loadUnaligned(as: Lanes.self) + (1 - b1) * grad
-            let second = b2 * UnsafeRawPointer(pv + i).loadUnaligned(as: Lanes.self) + (1 - b2) * grad * grad
-            let updated = decay * param - stepSize * first / (second.squareRoot() / correction2 + eps)
-            UnsafeMutableRawPointer(pm + i).storeBytes(of: first, as: Lanes.self)
-            UnsafeMutableRawPointer(pv + i).storeBytes(of: second, as: Lanes.self)
-            UnsafeMutableRawPointer(pp + i).storeBytes(of: updated, as: Lanes.self)
-        }
-        for i in lanes..<p.count {
-            let grad = pg[i] + wd * pp[i]
-            pm[i] = b1 * pm[i] + (1 - b1) * grad
-            pv[i] = b2 * pv[i] + (1 - b2) * grad * grad
-            pp[i] = decay * pp[i] - stepSize * pm[i] / (pv[i].squareRoot() / correction2 + eps)
+        let width = Lanes.scalarCount, blocks = (p.count + width - 1) / width
+        Parallel.forRanges(blocks, cost: width) { blockRange in
+            let start = blockRange.lowerBound * width, end = min(p.count, blockRange.upperBound * width)
+            let lanesEnd = start + (end - start) / width * width
+            for i in stride(from: start, to: lanesEnd, by: width) {
+                let param = UnsafeRawPointer(pp + i).loadUnaligned(as: Lanes.self)
+                let grad = UnsafeRawPointer(pg + i).loadUnaligned(as: Lanes.self) + wd * param
+                let first = b1 * UnsafeRawPointer(pm + i).loadUnaligned(as: Lanes.self) + (1 - b1) * grad
+                let second = b2 * UnsafeRawPointer(pv + i).loadUnaligned(as: Lanes.self) + (1 - b2) * grad * grad
+                let updated = decay * param - stepSize * first / (second.squareRoot() / correction2 + eps)
+                UnsafeMutableRawPointer(pm + i).storeBytes(of: first, as: Lanes.self)
+                UnsafeMutableRawPointer(pv + i).storeBytes(of: second, as: Lanes.self)
+                UnsafeMutableRawPointer(pp + i).storeBytes(of: updated, as: Lanes.self)
+            }
+            for i in lanesEnd..<end {
+                let grad = pg[i] + wd * pp[i]
+                pm[i] = b1 * pm[i] + (1 - b1) * grad
+                pv[i] = b2 * pv[i] + (1 - b2) * grad * grad
+                pp[i] = decay * pp[i] - stepSize * pm[i] / (pv[i].squareRoot() / correction2 + eps)
+            }
         }
     }
 }

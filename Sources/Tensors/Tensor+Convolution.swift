@@ -77,7 +77,15 @@ extension Tensor {
         let (batch, h, wd) = (x.shape[0], x.shape[2], x.shape[3])
         let (ho, wo) = (dy.shape[2], dy.shape[3])
         let cg = geo.inChannels / geo.groups, og = geo.outChannels / geo.groups, spatial = ho * wo
-        let scratch = Tensor(uninitialized: [geo.patch * spatial], dtype: x.dtype)
+        // With stride 1, dX is itself a convolution: dY (padded by k − 1 − p) with the weights
+        // flipped and transposed. Its GEMM has the long inner size O·k² and writes dX directly,
+        // instead of the short inner size O and a scatter-add (col2im) of a k²-times larger matrix.
+        let transposed = dx != nil && !geo.isPointwise && geo.stride == 1 && geo.padding < geo.kernel
+        let flipped = transposed ? flippedTransposedWeights(w, geo, T.self) : nil
+        let transposedGeometry = Conv2dGeometry(
+            inChannels: geo.outChannels, outChannels: geo.inChannels, kernel: geo.kernel,
+            padding: transposed ? geo.kernel - 1 - geo.padding : 0, groups: geo.groups)
+        let scratch = Tensor(uninitialized: [max(geo.patch, transposedGeometry.patch) * max(spatial, h * wd)], dtype: x.dtype)
         let cols = scratch.pointer(T.self)
         for b in 0..<batch {
             for g in 0..<geo.groups {
@@ -95,20 +103,43 @@ extension Tensor {
                            a: grad, lda: spatial, b: columns, ldb: spatial,
                            beta: 1, c: dw.pointer(T.self) + g * og * geo.patch, ldc: geo.patch)
                 }
-                if let dx {
+                guard let dx else { continue }
+                let target = dx.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
+                if geo.isPointwise {
+                    // dX[g] += W[g]ᵀ · dY[g]   [cg, og] × [og, spatial]
+                    T.gemm(transA: true, transB: false, m: geo.patch, n: spatial, k: og, alpha: 1,
+                           a: weight, lda: geo.patch, b: grad, ldb: spatial, beta: 1, c: target, ldc: spatial)
+                } else if let flipped {
+                    // dX[g] += W′[g] · im2col(dY[g])   [cg, og·k²] × [og·k², h·w]
+                    im2col(grad, og, ho, wo, transposedGeometry, h, wd, cols)
+                    T.gemm(transA: false, transB: false, m: cg, n: h * wd, k: transposedGeometry.patch, alpha: 1,
+                           a: flipped.pointer(T.self) + g * cg * transposedGeometry.patch, lda: transposedGeometry.patch,
+                           b: cols, ldb: h * wd, beta: 1, c: target, ldc: h * wd)
+                } else {
                     // dCols = W[g]ᵀ · dY[g]   [patch, og] × [og, spatial], then col2im adds into dX.
-                    let target = dx.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
-                    if geo.isPointwise {
-                        T.gemm(transA: true, transB: false, m: geo.patch, n: spatial, k: og, alpha: 1,
-                               a: weight, lda: geo.patch, b: grad, ldb: spatial, beta: 1, c: target, ldc: spatial)
-                    } else {
-                        T.gemm(transA: true, transB: false, m: geo.patch, n: spatial, k: og, alpha: 1,
-                               a: weight, lda: geo.patch, b: grad, ldb: spatial, beta: 0, c: cols, ldc: spatial)
-                        col2im(cols, cg, h, wd, geo, ho, wo, target)
-                    }
+                    T.gemm(transA: true, transB: false, m: geo.patch, n: spatial, k: og, alpha: 1,
+                           a: weight, lda: geo.patch, b: grad, ldb: spatial, beta: 0, c: cols, ldc: spatial)
+                    col2im(cols, cg, h, wd, geo, ho, wo, target)
                 }
             }
         }
+    }
+
+    /// W′[c, o, i, j] = W[o, c, k−1−i, k−1−j] within each group: the weights of the transposed
+    /// convolution, shape [C, O/groups, k, k].
+    static func flippedTransposedWeights<T: TensorScalar>(_ w: Tensor, _ geo: Conv2dGeometry, _: T.Type) -> Tensor {
+        let (k, cg, og) = (geo.kernel, geo.inChannels / geo.groups, geo.outChannels / geo.groups)
+        let flipped = Tensor(uninitialized: [geo.inChannels, og, k, k], dtype: w.dtype)
+        let source = w.pointer(T.self), target = flipped.pointer(T.self)
+        for g in 0..<geo.groups {
+            for o in 0..<og {
+                for c in 0..<cg {
+                    let from = source + ((g * og + o) * cg + c) * k * k, to = target + ((g * cg + c) * og + o) * k * k
+                    for t in 0..<(k * k) { to[t] = from[k * k - 1 - t] }
+                }
+            }
+        }
+        return flipped
     }
 
     /// The output columns ox whose input column ox·s − p + j lies inside 0..<w.

@@ -63,6 +63,8 @@ final class GradientCheckTests: XCTestCase {
             Conv2dGeometry(inChannels: 4, outChannels: 3, kernel: 3, padding: 1),
             Conv2dGeometry(inChannels: 4, outChannels: 4, kernel: 3, stride: 2, padding: 1, groups: 2),
             Conv2dGeometry(inChannels: 4, outChannels: 2, kernel: 1),
+            Conv2dGeometry(inChannels: 4, outChannels: 6, kernel: 3, groups: 2),  // stride 1, no padding
+            Conv2dGeometry(inChannels: 4, outChannels: 2, kernel: 5, padding: 1),
         ] {
             checkGradients([image, randomTensor(geometry.weightShape, seed: 14)]) { $0[0].conv2d($0[1], geometry) }
         }
