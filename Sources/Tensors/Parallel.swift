@@ -11,8 +11,15 @@ public enum Parallel {
     /// `cost` is the relative work per index (e.g. a row's length) for deciding whether to split.
     public static func forRanges(_ count: Int, cost: Int = 1, _ body: (Range<Int>) -> Void) {
         let threads = min(BLASThreads.count, count, count * max(cost, 1) / grain)
+        forChunks(count, threads: threads) { _, range in body(range) }
+    }
+
+    /// Splits 0..<count into `threads` contiguous chunks and calls `body(chunk, range)` for each,
+    /// concurrently; with one thread (or one index) it runs inline.
+    public static func forChunks(_ count: Int, threads: Int, _ body: (Int, Range<Int>) -> Void) {
+        let threads = max(1, min(threads, count))
         guard threads > 1 else {
-            if count > 0 { body(0..<count) }
+            if count > 0 { body(0, 0..<count) }
             return
         }
         let chunk = (count + threads - 1) / threads
@@ -21,7 +28,7 @@ public enum Parallel {
             nonisolated(unsafe) let body = body
             DispatchQueue.concurrentPerform(iterations: threads) { t in
                 let range = t * chunk..<min(count, (t + 1) * chunk)
-                if !range.isEmpty { body(range) }
+                if !range.isEmpty { body(t, range) }
             }
         }
     }

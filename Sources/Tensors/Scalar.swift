@@ -103,4 +103,19 @@ extension Double: TensorScalar {
 public enum BLASThreads {
     public static var count: Int { Int(copenblas_threads()) }
     public static func set(_ n: Int) { copenblas_set_threads(Int32(n)) }
+
+    /// Runs `body` over 0..<count split across this process's threads, each calling BLAS
+    /// single-threaded (coarse-grained parallelism: many small GEMMs scale better side by side
+    /// than each split across threads). `body(chunk, range)`; chunks are numbered from 0.
+    public static func splittingWork(_ count: Int, _ body: (Int, Range<Int>) -> Void) {
+        let threads = chunks(for: count)
+        guard threads > 1 else { return body(0, 0..<count) }
+        let original = self.count
+        set(1)
+        defer { set(original) }
+        Parallel.forChunks(count, threads: threads, body)
+    }
+
+    /// How many chunks `splittingWork(count)` makes.
+    public static func chunks(for count: Int) -> Int { max(1, min(self.count, count)) }
 }

@@ -54,20 +54,23 @@ extension Tensor {
         let (batch, h, wd) = (x.shape[0], x.shape[2], x.shape[3])
         let (ho, wo) = (y.shape[2], y.shape[3])
         let cg = geo.inChannels / geo.groups, og = geo.outChannels / geo.groups, spatial = ho * wo
-        let scratch = geo.isPointwise ? nil : Tensor(uninitialized: [geo.patch * spatial], dtype: x.dtype)
-        let cols = scratch?.pointer(T.self)
-        for b in 0..<batch {
-            let image = y.pointer(T.self) + b * geo.outChannels * spatial
-            if let bias {
-                let pb = bias.pointer(T.self)
-                for o in 0..<geo.outChannels { (image + o * spatial).update(repeating: pb[o], count: spatial) }
-            }
-            for g in 0..<geo.groups {
-                let input = x.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
-                if let cols { im2col(input, cg, h, wd, geo, ho, wo, cols) }
-                T.gemm(transA: false, transB: false, m: og, n: spatial, k: geo.patch, alpha: 1,
-                       a: w.pointer(T.self) + g * og * geo.patch, lda: geo.patch, b: cols ?? input, ldb: spatial,
-                       beta: bias == nil ? 0 : 1, c: image + g * og * spatial, ldc: spatial)
+        // Images are split across threads, each running its own im2col and single-threaded GEMMs.
+        BLASThreads.splittingWork(batch) { _, images in
+            let scratch = geo.isPointwise ? nil : Tensor(uninitialized: [geo.patch * spatial], dtype: x.dtype)
+            let cols = scratch?.pointer(T.self)
+            for b in images {
+                let image = y.pointer(T.self) + b * geo.outChannels * spatial
+                if let bias {
+                    let pb = bias.pointer(T.self)
+                    for o in 0..<geo.outChannels { (image + o * spatial).update(repeating: pb[o], count: spatial) }
+                }
+                for g in 0..<geo.groups {
+                    let input = x.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
+                    if let cols { im2col(input, cg, h, wd, geo, ho, wo, cols) }
+                    T.gemm(transA: false, transB: false, m: og, n: spatial, k: geo.patch, alpha: 1,
+                           a: w.pointer(T.self) + g * og * geo.patch, lda: geo.patch, b: cols ?? input, ldb: spatial,
+                           beta: bias == nil ? 0 : 1, c: image + g * og * spatial, ldc: spatial)
+                }
             }
         }
     }
@@ -85,43 +88,52 @@ extension Tensor {
         let transposedGeometry = Conv2dGeometry(
             inChannels: geo.outChannels, outChannels: geo.inChannels, kernel: geo.kernel,
             padding: transposed ? geo.kernel - 1 - geo.padding : 0, groups: geo.groups)
-        let scratch = Tensor(uninitialized: [max(geo.patch, transposedGeometry.patch) * max(spatial, h * wd)], dtype: x.dtype)
-        let cols = scratch.pointer(T.self)
-        for b in 0..<batch {
-            for g in 0..<geo.groups {
-                let image = x.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
-                let grad = dy.pointer(T.self) + (b * geo.outChannels + g * og) * spatial
-                let weight = w.pointer(T.self) + g * og * geo.patch
-                if let dw {
-                    // dW[g] += dY[g] · colsᵀ   [og, spatial] × [spatial, patch]
-                    let columns: UnsafePointer<T>
-                    if geo.isPointwise { columns = UnsafePointer(image) } else {
-                        im2col(image, cg, h, wd, geo, ho, wo, cols)
-                        columns = UnsafePointer(cols)
+        // Images are split across threads as in the forward; each thread past the first sums
+        // its weight gradient into a private buffer, added into dW at the end.
+        let privateWeightGradients = dw.map { Tensor(zeros: [BLASThreads.chunks(for: batch) - 1, $0.count], dtype: $0.dtype) }
+        BLASThreads.splittingWork(batch) { chunk, images in
+            let scratch = Tensor(uninitialized: [max(geo.patch, transposedGeometry.patch) * max(spatial, h * wd)], dtype: x.dtype)
+            let cols = scratch.pointer(T.self)
+            let weightGradient = chunk == 0 ? dw?.pointer(T.self) : privateWeightGradients!.pointer(T.self) + (chunk - 1) * dw!.count
+            for b in images {
+                for g in 0..<geo.groups {
+                    let image = x.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
+                    let grad = dy.pointer(T.self) + (b * geo.outChannels + g * og) * spatial
+                    let weight = w.pointer(T.self) + g * og * geo.patch
+                    if let weightGradient {
+                        // dW[g] += dY[g] · colsᵀ   [og, spatial] × [spatial, patch]
+                        let columns: UnsafePointer<T>
+                        if geo.isPointwise { columns = UnsafePointer(image) } else {
+                            im2col(image, cg, h, wd, geo, ho, wo, cols)
+                            columns = UnsafePointer(cols)
+                        }
+                        T.gemm(transA: false, transB: true, m: og, n: geo.patch, k: spatial, alpha: 1,
+                               a: grad, lda: spatial, b: columns, ldb: spatial,
+                               beta: 1, c: weightGradient + g * og * geo.patch, ldc: geo.patch)
                     }
-                    T.gemm(transA: false, transB: true, m: og, n: geo.patch, k: spatial, alpha: 1,
-                           a: grad, lda: spatial, b: columns, ldb: spatial,
-                           beta: 1, c: dw.pointer(T.self) + g * og * geo.patch, ldc: geo.patch)
-                }
-                guard let dx else { continue }
-                let target = dx.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
-                if geo.isPointwise {
-                    // dX[g] += W[g]ᵀ · dY[g]   [cg, og] × [og, spatial]
-                    T.gemm(transA: true, transB: false, m: geo.patch, n: spatial, k: og, alpha: 1,
-                           a: weight, lda: geo.patch, b: grad, ldb: spatial, beta: 1, c: target, ldc: spatial)
-                } else if let flipped {
-                    // dX[g] += W′[g] · im2col(dY[g])   [cg, og·k²] × [og·k², h·w]
-                    im2col(grad, og, ho, wo, transposedGeometry, h, wd, cols)
-                    T.gemm(transA: false, transB: false, m: cg, n: h * wd, k: transposedGeometry.patch, alpha: 1,
-                           a: flipped.pointer(T.self) + g * cg * transposedGeometry.patch, lda: transposedGeometry.patch,
-                           b: cols, ldb: h * wd, beta: 1, c: target, ldc: h * wd)
-                } else {
-                    // dCols = W[g]ᵀ · dY[g]   [patch, og] × [og, spatial], then col2im adds into dX.
-                    T.gemm(transA: true, transB: false, m: geo.patch, n: spatial, k: og, alpha: 1,
-                           a: weight, lda: geo.patch, b: grad, ldb: spatial, beta: 0, c: cols, ldc: spatial)
-                    col2im(cols, cg, h, wd, geo, ho, wo, target)
+                    guard let dx else { continue }
+                    let target = dx.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
+                    if geo.isPointwise {
+                        // dX[g] += W[g]ᵀ · dY[g]   [cg, og] × [og, spatial]
+                        T.gemm(transA: true, transB: false, m: geo.patch, n: spatial, k: og, alpha: 1,
+                               a: weight, lda: geo.patch, b: grad, ldb: spatial, beta: 1, c: target, ldc: spatial)
+                    } else if let flipped {
+                        // dX[g] += W′[g] · im2col(dY[g])   [cg, og·k²] × [og·k², h·w]
+                        im2col(grad, og, ho, wo, transposedGeometry, h, wd, cols)
+                        T.gemm(transA: false, transB: false, m: cg, n: h * wd, k: transposedGeometry.patch, alpha: 1,
+                               a: flipped.pointer(T.self) + g * cg * transposedGeometry.patch, lda: transposedGeometry.patch,
+                               b: cols, ldb: h * wd, beta: 1, c: target, ldc: h * wd)
+                    } else {
+                        // dCols = W[g]ᵀ · dY[g]   [patch, og] × [og, spatial], then col2im adds into dX.
+                        T.gemm(transA: true, transB: false, m: geo.patch, n: spatial, k: og, alpha: 1,
+                               a: weight, lda: geo.patch, b: grad, ldb: spatial, beta: 0, c: cols, ldc: spatial)
+                        col2im(cols, cg, h, wd, geo, ho, wo, target)
+                    }
                 }
             }
+        }
+        if let dw, let privateWeightGradients, privateWeightGradients.count > 0 {
+            dw.add(privateWeightGradients.reshaped([privateWeightGradients.shape[0], dw.count]).sum(to: [1, dw.count]))
         }
     }
 

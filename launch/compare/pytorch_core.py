@@ -110,16 +110,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--filter", default="", help="only cases whose name contains this text")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    cases = [
+    cases = [  # built eagerly, so that every run initialises the same way
         ("step-vae-mlp-5000-b64", VAE(), (torch.randn(64, 5000), torch.randn(64, 128))),
         ("step-unet-64x64-b16", UNet(), (torch.randn(16, 3, 64, 64), torch.randn(16, 3, 64, 64))),
         ("step-cox-mlp-5000-b256", Cox(), (torch.randn(256, 5000), torch.randint(0, 3000, (256,)).float(), (torch.rand(256) < 0.6).float())),
     ]
     print(f"# pytorch {torch.__version__}, {args.threads} thread(s), medians of {args.repeats}")
     for name, model, batch in cases:
+        if args.filter not in name:
+            continue
         print(f"{name:40s} {median_step(model, *batch, repeats=args.repeats) * 1e3:10.1f} ms/step")
 
 
