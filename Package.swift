@@ -63,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "CLI",
             dependencies: [
-                "Distributed", "NN", "Optim",
+                "Distributed", "NN", "Optim", "Cohorts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -75,6 +75,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "NN", "TestSupport"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
+        .testTarget(name: "CohortsTests", dependencies: ["Cohorts"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ]
 )

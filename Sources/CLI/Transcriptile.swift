@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cohorts
 import Distributed
 import Foundation
 
@@ -12,7 +13,7 @@ struct Transcriptile: ParsableCommand {
               launch/mpirun -np 2 .build/release/transcriptile bench allreduce
             Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.
             """,
-        subcommands: [Smoke.self, Bench.self])
+        subcommands: [Smoke.self, Bench.self, DataCommand.self])
 
     /// Parses, runs, and maps failures to the project's exit codes (DESIGN §8): usage errors
     /// print the usage and exit 2; runtime errors exit 1, and abort the whole MPI job when it
@@ -31,6 +32,10 @@ struct Transcriptile: ParsableCommand {
                     printError(message)
                 }
                 Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
+            }
+            if let error = error as? CohortError {
+                printError("transcriptile: bad input: \(error)")
+                Foundation.exit(2)
             }
             failAtRuntime("\(error)")
         }

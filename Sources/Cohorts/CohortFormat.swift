@@ -1,0 +1,139 @@
+import Foundation
+
+/// The on-disk cohort (DESIGN §6; every field in Docs/DataFormat.md): a directory of HDF5 shards
+/// plus `cohort.json`.
+public enum CohortFormat {
+    /// Bumped whenever a dataset, dtype or attribute changes meaning.
+    public static let schemaVersion = 1
+    public static let manifestName = "cohort.json"
+
+    public static let patientID = "/patients/id"
+    public static let cancerType = "/patients/cancer_type"
+    public static let survivalDays = "/patients/survival_days"
+    public static let event = "/patients/event"
+    public static let expression = "/rna/expression"
+    public static let genes = "/rna/genes"
+    public static let tilePixels = "/tiles/pixels"
+    public static let tilePatient = "/tiles/patient"
+    public static let tileXY = "/tiles/xy"
+    public static let tileLevel = "/tiles/level"
+    public static let spotExpression = "/spots/expression"
+    public static let spotTile = "/spots/tile"
+    public static let spotXY = "/spots/xy"
+    public static let truthPatientFractions = "/truth/patient_fractions"
+    public static let truthTileFractions = "/truth/tile_fractions"
+
+    /// Attribute names.
+    public static let namesAttribute = "names"          // on /patients/cancer_type and /truth/*
+    public static let kindAttribute = "kind"            // on /rna/expression: counts | tpm | fpkm | log | scaled
+}
+
+/// `cohort.json`: what the cohort holds and where.
+public struct CohortManifest: Codable, Equatable, Sendable {
+    public var schemaVersion: Int
+    public var name: String
+    /// How the cohort was made (simulator and its arguments, or the importer and its sources).
+    public var source: String
+    public var genes: Int
+    /// What `/rna/expression` holds: "counts", "tpm", "fpkm", "log" or "scaled".
+    public var expressionKind: String
+    public var cancerTypes: [String]
+    public var tileSize: Int?
+    public var shards: [Shard]
+
+    public struct Shard: Codable, Equatable, Sendable {
+        /// File name, relative to the cohort directory.
+        public var file: String
+        /// Global index of the shard's first patient, and its counts.
+        public var firstPatient, patients, tiles, spots: Int
+        /// Size in bytes when written.
+        public var bytes: Int
+
+        enum CodingKeys: String, CodingKey {
+            case file, firstPatient = "first_patient", patients, tiles, spots, bytes
+        }
+    }
+
+    public var patients: Int { shards.reduce(0) { $0 + $1.patients } }
+    public var tiles: Int { shards.reduce(0) { $0 + $1.tiles } }
+
+    enum CodingKeys: String, CodingKey {
+        case schemaVersion = "schema_version", name, source, genes, expressionKind = "expression_kind"
+        case cancerTypes = "cancer_types", tileSize = "tile_size", shards
+    }
+
+    public static func load(from directory: URL) throws -> CohortManifest {
+        let url = directory.appendingPathComponent(CohortFormat.manifestName)
+        guard let data = try? Data(contentsOf: url) else {
+            throw CohortError(file: url.path, "missing: is \(directory.path) a cohort directory? (make one with `transcriptile data simulate` or an importer)")
+        }
+        do {
+            return try JSONDecoder().decode(CohortManifest.self, from: data)
+        } catch {
+            throw CohortError(file: url.path, "not a valid cohort manifest: \(error)")
+        }
+    }
+
+    /// Writes atomically (temporary file + rename), so a crash never leaves half a manifest.
+    public func save(to directory: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let url = directory.appendingPathComponent(CohortFormat.manifestName)
+        try encoder.encode(self).write(to: url, options: .atomic)
+    }
+}
+
+/// The contents of one shard, in memory, as written by `CohortShard.write(to:)`.
+public struct CohortShard {
+    public var patientIDs: [String] = []
+    public var cancerTypes: [Int32] = []
+    public var survivalDays: [Float] = []
+    public var events: [UInt8] = []
+    /// [patients × genes], row-major.
+    public var expression: [Float] = []
+    public var tilePixels: [UInt8] = []
+    public var tilePatients: [Int32] = []
+    public var tileXY: [Int32] = []
+    public var spotExpression: [Float] = []
+    public var spotTiles: [Int32] = []
+    public var spotXY: [Int32] = []
+    public var patientFractions: [Float] = []
+    public var tileFractions: [Float] = []
+
+    public init() {}
+
+    public var tiles: Int { tilePatients.count }
+    public var spots: Int { spotTiles.count }
+
+    /// Writes the shard as an HDF5 file (tiles one per chunk, so reading a tile reads only it).
+    public func write(to path: String, genes: [String], expressionKind: String, cancerTypeNames: [String],
+                      tileSize: Int, truthNames: [String]?) throws {
+        let file = try HDF5File.create(path)
+        let p = patientIDs.count, g = genes.count
+        try file.writeStrings(CohortFormat.patientID, patientIDs)
+        try file.write(CohortFormat.cancerType, cancerTypes, shape: [p])
+        try file.setAttribute(CohortFormat.cancerType, CohortFormat.namesAttribute, strings: cancerTypeNames)
+        try file.write(CohortFormat.survivalDays, survivalDays, shape: [p])
+        try file.write(CohortFormat.event, events, shape: [p])
+        try file.write(CohortFormat.expression, expression, shape: [p, g], chunk: [min(max(p, 1), 64), g])
+        try file.setAttribute(CohortFormat.expression, CohortFormat.kindAttribute, expressionKind)
+        try file.writeStrings(CohortFormat.genes, genes)
+        let t = tiles
+        try file.write(CohortFormat.tilePixels, tilePixels, shape: [t, tileSize, tileSize, 3], chunk: [1, tileSize, tileSize, 3])
+        try file.write(CohortFormat.tilePatient, tilePatients, shape: [t])
+        try file.write(CohortFormat.tileXY, tileXY, shape: [t, 2])
+        try file.write(CohortFormat.tileLevel, [Int32](repeating: 0, count: t), shape: [t])
+        if spots > 0 {
+            try file.write(CohortFormat.spotExpression, spotExpression, shape: [spots, spotExpression.count / spots])
+            try file.write(CohortFormat.spotTile, spotTiles, shape: [spots])
+            try file.write(CohortFormat.spotXY, spotXY, shape: [spots, 2])
+        }
+        if let truthNames {
+            let k = truthNames.count
+            try file.write(CohortFormat.truthPatientFractions, patientFractions, shape: [p, k])
+            try file.setAttribute(CohortFormat.truthPatientFractions, CohortFormat.namesAttribute, strings: truthNames)
+            try file.write(CohortFormat.truthTileFractions, tileFractions, shape: [t, k])
+            try file.setAttribute(CohortFormat.truthTileFractions, CohortFormat.namesAttribute, strings: truthNames)
+        }
+    }
+}

@@ -1,0 +1,313 @@
+import CHDF5
+import Foundation
+
+/// Element types that cohort datasets hold, with their HDF5 memory type.
+public protocol HDF5Scalar: Numeric {
+    static var hdf5Type: hid_t { get }
+    /// The name used in messages and in Docs/DataFormat.md ("float32", "uint8", …).
+    static var typeName: String { get }
+}
+
+extension Float: HDF5Scalar {
+    public static var hdf5Type: hid_t { chdf5_native_float() }
+    public static var typeName: String { "float32" }
+}
+extension Double: HDF5Scalar {
+    public static var hdf5Type: hid_t { chdf5_native_double() }
+    public static var typeName: String { "float64" }
+}
+extension Int32: HDF5Scalar {
+    public static var hdf5Type: hid_t { chdf5_native_int32() }
+    public static var typeName: String { "int32" }
+}
+extension Int64: HDF5Scalar {
+    public static var hdf5Type: hid_t { chdf5_native_int64() }
+    public static var typeName: String { "int64" }
+}
+extension UInt8: HDF5Scalar {
+    public static var hdf5Type: hid_t { chdf5_native_uint8() }
+    public static var typeName: String { "uint8" }
+}
+
+/// What a dataset holds: its shape and stored element type.
+public struct DatasetInfo: Equatable, Sendable {
+    public var shape: [Int]
+    /// "float32", "float64", "int8"…"int64", "uint8"…"uint64", "string", or "other".
+    public var typeName: String
+    public var count: Int { shape.reduce(1, *) }
+
+    public init(shape: [Int], typeName: String) { (self.shape, self.typeName) = (shape, typeName) }
+}
+
+/// One HDF5 file, read-only (file locking off, as shared file systems need) or freshly created.
+/// Every failure is a `CohortError` naming the file and dataset; HDF5's own error stack printing
+/// is switched off.
+public final class HDF5File {
+    public let path: String
+    private let id: hid_t
+
+    private init(path: String, id: hid_t) {
+        self.path = path
+        self.id = id
+    }
+
+    deinit { H5Fclose(id) }
+
+    /// Creates (or truncates) a file for writing.
+    public static func create(_ path: String) throws -> HDF5File {
+        silenceErrorStack()
+        let id = H5Fcreate(path, chdf5_acc_trunc(), chdf5_p_default(), chdf5_p_default())
+        guard id >= 0 else { throw CohortError(file: path, "cannot create an HDF5 file here (check the directory exists and is writable)") }
+        return HDF5File(path: path, id: id)
+    }
+
+    /// Opens an existing file read-only, without file locking.
+    public static func open(_ path: String) throws -> HDF5File {
+        silenceErrorStack()
+        guard FileManager.default.fileExists(atPath: path) else { throw CohortError(file: path, "file not found") }
+        let access = H5Pcreate(chdf5_p_file_access())
+        defer { H5Pclose(access) }
+        H5Pset_file_locking(access, false, true)
+        let id = H5Fopen(path, chdf5_acc_rdonly(), access)
+        guard id >= 0 else { throw CohortError(file: path, "not a readable HDF5 file (truncated or corrupt?)") }
+        return HDF5File(path: path, id: id)
+    }
+
+    private static func silenceErrorStack() { H5Eset_auto2(0, nil, nil) }
+
+    /// Whether a dataset or group exists at `name` (an absolute path such as "/rna/genes").
+    public func exists(_ name: String) -> Bool {
+        var prefix = ""
+        for part in name.split(separator: "/") {
+            prefix += "/" + part
+            guard H5Lexists(id, prefix, chdf5_p_default()) > 0 else { return false }
+        }
+        return true
+    }
+
+    // MARK: Writing
+
+    /// Writes `values` as a dataset of `shape`, creating parent groups. `chunk` sets the chunk
+    /// shape (e.g. one tile per chunk); `deflate` (1–9) compresses chunked data.
+    public func write<T: HDF5Scalar>(_ name: String, _ values: [T], shape: [Int], chunk: [Int]? = nil, deflate: Int? = nil) throws {
+        precondition(values.count == shape.reduce(1, *), "\(values.count) values for shape \(shape)")
+        let dataset = try createDataset(name, type: T.hdf5Type, shape: shape, chunk: chunk, deflate: deflate)
+        defer { H5Dclose(dataset) }
+        let status = values.withUnsafeBytes { H5Dwrite(dataset, T.hdf5Type, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), $0.baseAddress) }
+        guard status >= 0 else { throw error(name, "write failed (disk full?)") }
+    }
+
+    /// Writes variable-length UTF-8 strings as a 1-D dataset.
+    public func writeStrings(_ name: String, _ values: [String]) throws {
+        let type = Self.stringType()
+        defer { H5Tclose(type) }
+        let dataset = try createDataset(name, type: type, shape: [values.count], chunk: nil, deflate: nil)
+        defer { H5Dclose(dataset) }
+        let status = withCStrings(values) { pointers in
+            H5Dwrite(dataset, type, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), pointers.baseAddress)
+        }
+        guard status >= 0 else { throw error(name, "write failed (disk full?)") }
+    }
+
+    /// Sets a string attribute on a dataset or group.
+    public func setAttribute(_ object: String, _ attribute: String, _ value: String) throws {
+        try setAttribute(object, attribute, strings: [value], scalar: true)
+    }
+
+    /// Sets a 1-D string-array attribute (e.g. the names behind integer codes).
+    public func setAttribute(_ object: String, _ attribute: String, strings: [String]) throws {
+        try setAttribute(object, attribute, strings: strings, scalar: false)
+    }
+
+    private func setAttribute(_ object: String, _ attribute: String, strings: [String], scalar: Bool) throws {
+        let target = H5Oopen(id, object, chdf5_p_default())
+        guard target >= 0 else { throw error(object, "no such object for attribute \(attribute)") }
+        defer { H5Oclose(target) }
+        let type = Self.stringType()
+        defer { H5Tclose(type) }
+        var dims = [hsize_t(strings.count)]
+        let space = scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dims, nil)
+        defer { H5Sclose(space) }
+        if H5Aexists(target, attribute) > 0 { H5Adelete(target, attribute) }
+        let handle = H5Acreate2(target, attribute, type, space, chdf5_p_default(), chdf5_p_default())
+        guard handle >= 0 else { throw error(object, "cannot create attribute \(attribute)") }
+        defer { H5Aclose(handle) }
+        let status = withCStrings(strings) { H5Awrite(handle, type, $0.baseAddress) }
+        guard status >= 0 else { throw error(object, "cannot write attribute \(attribute)") }
+    }
+
+    private func createDataset(_ name: String, type: hid_t, shape: [Int], chunk: [Int]?, deflate: Int?) throws -> hid_t {
+        var dims = shape.map { hsize_t($0) }
+        let space = H5Screate_simple(Int32(shape.count), &dims, nil)
+        defer { H5Sclose(space) }
+        let links = H5Pcreate(chdf5_p_link_create())
+        defer { H5Pclose(links) }
+        H5Pset_create_intermediate_group(links, 1)
+        let creation = H5Pcreate(chdf5_p_dataset_create())
+        defer { H5Pclose(creation) }
+        if let chunk, shape.allSatisfy({ $0 > 0 }) {
+            var chunkDims = zip(chunk, shape).map { hsize_t(max(1, min($0, $1))) }
+            H5Pset_chunk(creation, Int32(chunk.count), &chunkDims)
+            if let deflate { H5Pset_deflate(creation, UInt32(deflate)) }
+        }
+        let dataset = H5Dcreate2(id, name, type, space, links, creation, chdf5_p_default())
+        guard dataset >= 0 else { throw error(name, "cannot create dataset (does it already exist?)") }
+        return dataset
+    }
+
+    private static func stringType() -> hid_t {
+        let type = H5Tcopy(chdf5_c_s1())
+        H5Tset_size(type, chdf5_variable())
+        H5Tset_cset(type, H5T_CSET_UTF8)
+        return type
+    }
+
+    // MARK: Reading
+
+    /// Shape and stored type of a dataset; throws if it is missing.
+    public func info(_ name: String) throws -> DatasetInfo {
+        let dataset = try openDataset(name)
+        defer { H5Dclose(dataset) }
+        return Self.info(of: dataset)
+    }
+
+    /// The whole dataset, which must be stored as `T` (no silent conversion).
+    public func read<T: HDF5Scalar>(_ name: String, as _: T.Type = T.self) throws -> [T] {
+        try readRows(name, nil, as: T.self)
+    }
+
+    /// Rows `rows` along the first axis (all of them when nil), stored as `T`.
+    public func readRows<T: HDF5Scalar>(_ name: String, _ rows: Range<Int>?, as _: T.Type = T.self) throws -> [T] {
+        let dataset = try openDataset(name)
+        defer { H5Dclose(dataset) }
+        let info = Self.info(of: dataset)
+        guard info.typeName == T.typeName else {
+            throw error(name, "stored as \(info.typeName), expected \(T.typeName)")
+        }
+        guard let rows else {
+            var values = [T](repeating: .zero, count: info.count)
+            try readInto(dataset, name, &values, memorySpace: chdf5_s_all(), fileSpace: chdf5_s_all())
+            return values
+        }
+        guard !info.shape.isEmpty, rows.lowerBound >= 0, rows.upperBound <= info.shape[0] else {
+            throw error(name, "rows \(rows) outside a dataset of shape \(info.shape)")
+        }
+        let rowCount = info.shape.dropFirst().reduce(1, *)
+        var values = [T](repeating: .zero, count: rows.count * rowCount)
+        guard !rows.isEmpty else { return values }
+        let fileSpace = H5Dget_space(dataset)
+        defer { H5Sclose(fileSpace) }
+        var start = [hsize_t](repeating: 0, count: info.shape.count), count = info.shape.map { hsize_t($0) }
+        start[0] = hsize_t(rows.lowerBound)
+        count[0] = hsize_t(rows.count)
+        H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, &start, nil, &count, nil)
+        let memorySpace = H5Screate_simple(Int32(count.count), &count, nil)
+        defer { H5Sclose(memorySpace) }
+        try readInto(dataset, name, &values, memorySpace: memorySpace, fileSpace: fileSpace)
+        return values
+    }
+
+    private func readInto<T: HDF5Scalar>(_ dataset: hid_t, _ name: String, _ values: inout [T], memorySpace: hid_t, fileSpace: hid_t) throws {
+        let status = values.withUnsafeMutableBytes {
+            H5Dread(dataset, T.hdf5Type, memorySpace, fileSpace, chdf5_p_default(), $0.baseAddress)
+        }
+        guard status >= 0 else { throw error(name, "read failed (file truncated or corrupt?)") }
+    }
+
+    /// A 1-D string dataset (variable- or fixed-length).
+    public func readStrings(_ name: String) throws -> [String] {
+        let dataset = try openDataset(name)
+        defer { H5Dclose(dataset) }
+        let info = Self.info(of: dataset)
+        guard info.typeName == "string" else { throw error(name, "stored as \(info.typeName), expected strings") }
+        let stored = H5Dget_type(dataset)
+        defer { H5Tclose(stored) }
+        if H5Tis_variable_str(stored) > 0 {
+            let type = Self.stringType()
+            defer { H5Tclose(type) }
+            var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: info.count)
+            guard H5Dread(dataset, type, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), &pointers) >= 0 else {
+                throw error(name, "read failed (file truncated or corrupt?)")
+            }
+            let strings = pointers.map { $0.map { String(cString: $0) } ?? "" }
+            let space = H5Dget_space(dataset)
+            H5Dvlen_reclaim(type, space, chdf5_p_default(), &pointers)
+            H5Sclose(space)
+            return strings
+        }
+        let width = H5Tget_size(stored)
+        var bytes = [UInt8](repeating: 0, count: width * info.count)
+        guard H5Dread(dataset, stored, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), &bytes) >= 0 else {
+            throw error(name, "read failed (file truncated or corrupt?)")
+        }
+        return (0..<info.count).map { i in
+            let field = bytes[(i * width)..<((i + 1) * width)].prefix { $0 != 0 }
+            return String(decoding: field, as: UTF8.self)
+        }
+    }
+
+    /// A string or string-array attribute of a dataset or group, or nil if absent.
+    public func stringAttribute(_ object: String, _ attribute: String) throws -> [String]? {
+        guard exists(object) || object == "/" else { return nil }
+        let target = H5Oopen(id, object, chdf5_p_default())
+        guard target >= 0 else { return nil }
+        defer { H5Oclose(target) }
+        guard H5Aexists(target, attribute) > 0 else { return nil }
+        let handle = H5Aopen(target, attribute, chdf5_p_default())
+        defer { H5Aclose(handle) }
+        let stored = H5Aget_type(handle), space = H5Aget_space(handle)
+        defer { H5Tclose(stored); H5Sclose(space) }
+        guard H5Tget_class(stored) == H5T_STRING else { throw error(object, "attribute \(attribute) is not a string") }
+        let count = max(1, Int(H5Sget_simple_extent_npoints(space)))
+        if H5Tis_variable_str(stored) > 0 {
+            let type = Self.stringType()
+            defer { H5Tclose(type) }
+            var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
+            guard H5Aread(handle, type, &pointers) >= 0 else { throw error(object, "cannot read attribute \(attribute)") }
+            let strings = pointers.map { $0.map { String(cString: $0) } ?? "" }
+            H5Dvlen_reclaim(type, space, chdf5_p_default(), &pointers)
+            return strings
+        }
+        let width = H5Tget_size(stored)
+        var bytes = [UInt8](repeating: 0, count: width * count)
+        guard H5Aread(handle, stored, &bytes) >= 0 else { throw error(object, "cannot read attribute \(attribute)") }
+        return (0..<count).map { String(decoding: bytes[($0 * width)..<(($0 + 1) * width)].prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    private func openDataset(_ name: String) throws -> hid_t {
+        guard exists(name) else { throw error(name, "missing dataset") }
+        let dataset = H5Dopen2(id, name, chdf5_p_default())
+        guard dataset >= 0 else { throw error(name, "not a dataset (a group?) or unreadable") }
+        return dataset
+    }
+
+    private static func info(of dataset: hid_t) -> DatasetInfo {
+        let space = H5Dget_space(dataset), type = H5Dget_type(dataset)
+        defer { H5Sclose(space); H5Tclose(type) }
+        let rank = Int(H5Sget_simple_extent_ndims(space))
+        var dims = [hsize_t](repeating: 0, count: max(rank, 1))
+        H5Sget_simple_extent_dims(space, &dims, nil)
+        let shape = dims.prefix(rank).map { Int($0) }
+        let bits = H5Tget_size(type) * 8
+        let name: String
+        switch H5Tget_class(type) {
+        case H5T_FLOAT: name = "float\(bits)"
+        case H5T_INTEGER: name = (H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int") + "\(bits)"
+        case H5T_STRING: name = "string"
+        default: name = "other"
+        }
+        return DatasetInfo(shape: shape, typeName: name)
+    }
+
+    private func error(_ dataset: String, _ message: String) -> CohortError {
+        CohortError(file: path, dataset: dataset, message)
+    }
+}
+
+/// Calls `body` with NUL-terminated copies of `strings` (valid only inside `body`).
+private func withCStrings<R>(_ strings: [String], _ body: (UnsafeMutableBufferPointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let copies = strings.map { strdup($0) }
+    defer { copies.forEach { free($0) } }
+    var pointers = copies.map { UnsafePointer($0) }
+    return pointers.withUnsafeMutableBufferPointer { body($0) }
+}
