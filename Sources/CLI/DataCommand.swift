@@ -55,7 +55,7 @@ extension DataCommand {
         func run() throws {
             let directory = URL(fileURLWithPath: out)
             if FileManager.default.fileExists(atPath: directory.appendingPathComponent(CohortFormat.manifestName).path) && !overwrite {
-                throw ValidationError("\(out) already holds a cohort; pass --overwrite to replace it")
+                throw CohortError(file: out, "already holds a cohort; pass --overwrite to replace it")
             }
             let simulator = TissueSimulator(patients: patients, cancerTypes: cancerTypes, genes: genes, tilesPerPatient: tilesPerPatient,
                                             tileSize: tileSize, spots: spots, seed: seed)
