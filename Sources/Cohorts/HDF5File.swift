@@ -220,29 +220,12 @@ public final class HDF5File {
         defer { H5Dclose(dataset) }
         let info = Self.info(of: dataset)
         guard info.typeName == "string" else { throw error(name, "stored as \(info.typeName), expected strings") }
-        let stored = H5Dget_type(dataset)
-        defer { H5Tclose(stored) }
-        if H5Tis_variable_str(stored) > 0 {
-            let type = Self.stringType()
-            defer { H5Tclose(type) }
-            var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: info.count)
-            guard H5Dread(dataset, type, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), &pointers) >= 0 else {
+        let stored = H5Dget_type(dataset), space = H5Dget_space(dataset)
+        defer { H5Tclose(stored); H5Sclose(space) }
+        return try Self.decodeStrings(stored: stored, space: space, count: info.count) { type, buffer in
+            guard H5Dread(dataset, type, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), buffer) >= 0 else {
                 throw error(name, "read failed (file truncated or corrupt?)")
             }
-            let strings = pointers.map { $0.map { String(cString: $0) } ?? "" }
-            let space = H5Dget_space(dataset)
-            H5Dvlen_reclaim(type, space, chdf5_p_default(), &pointers)
-            H5Sclose(space)
-            return strings
-        }
-        let width = H5Tget_size(stored)
-        var bytes = [UInt8](repeating: 0, count: width * info.count)
-        guard H5Dread(dataset, stored, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), &bytes) >= 0 else {
-            throw error(name, "read failed (file truncated or corrupt?)")
-        }
-        return (0..<info.count).map { i in
-            let field = bytes[(i * width)..<((i + 1) * width)].prefix { $0 != 0 }
-            return String(decoding: field, as: UTF8.self)
         }
     }
 
@@ -259,18 +242,29 @@ public final class HDF5File {
         defer { H5Tclose(stored); H5Sclose(space) }
         guard H5Tget_class(stored) == H5T_STRING else { throw error(object, "attribute \(attribute) is not a string") }
         let count = max(1, Int(H5Sget_simple_extent_npoints(space)))
+        return try Self.decodeStrings(stored: stored, space: space, count: count) { type, buffer in
+            guard H5Aread(handle, type, buffer) >= 0 else { throw error(object, "cannot read attribute \(attribute)") }
+        }
+    }
+
+    /// Reads `count` strings stored with type `stored` through `read(memoryType, buffer)`:
+    /// variable-length strings as C pointers (reclaimed afterwards), fixed-length ones as
+    /// NUL-padded fields.
+    private static func decodeStrings(
+        stored: hid_t, space: hid_t, count: Int, _ read: (hid_t, UnsafeMutableRawPointer) throws -> Void
+    ) throws -> [String] {
+        guard count > 0 else { return [] }
         if H5Tis_variable_str(stored) > 0 {
-            let type = Self.stringType()
+            let type = stringType()
             defer { H5Tclose(type) }
             var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
-            guard H5Aread(handle, type, &pointers) >= 0 else { throw error(object, "cannot read attribute \(attribute)") }
-            let strings = pointers.map { $0.map { String(cString: $0) } ?? "" }
-            H5Dvlen_reclaim(type, space, chdf5_p_default(), &pointers)
-            return strings
+            try pointers.withUnsafeMutableBytes { try read(type, $0.baseAddress!) }
+            defer { H5Dvlen_reclaim(type, space, chdf5_p_default(), &pointers) }
+            return pointers.map { $0.map { String(cString: $0) } ?? "" }
         }
         let width = H5Tget_size(stored)
         var bytes = [UInt8](repeating: 0, count: width * count)
-        guard H5Aread(handle, stored, &bytes) >= 0 else { throw error(object, "cannot read attribute \(attribute)") }
+        try bytes.withUnsafeMutableBytes { try read(stored, $0.baseAddress!) }
         return (0..<count).map { String(decoding: bytes[($0 * width)..<(($0 + 1) * width)].prefix { $0 != 0 }, as: UTF8.self) }
     }
 
