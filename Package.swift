@@ -31,6 +31,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries, found through pkg-config; each shim turns macros into functions.
@@ -38,6 +39,8 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "COpenSlide", pkgConfig: "openslide", providers: [.apt(["libopenslide-dev"])]),
+        .systemLibrary(name: "CImageCodecs", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "libturbojpeg0-dev"])]),
 
         // Libraries, in import order (C modules → Tensors → Autograd → NN → {Optim, Models} → Training).
         .target(
@@ -53,7 +56,9 @@ let package = Package(
             swiftSettings: kernelSettings),
         .target(name: "Models", dependencies: ["NN"]),
         .target(name: "Distributed", dependencies: ["CMPI"]),
-        .target(name: "Cohorts", dependencies: ["CHDF5", "Tensors"]),
+        .target(
+            name: "Cohorts",
+            dependencies: ["CHDF5", "COpenSlide", "CImageCodecs", "Tensors", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Checkpoints", dependencies: ["CZstd", "Tensors"]),
         .target(
             name: "Training",
@@ -69,7 +74,7 @@ let package = Package(
 
         // Tests: one folder per target, plus helpers shared between them.
         .target(name: "TestSupport", dependencies: ["Distributed", "NN"], path: "Tests/TestSupport"),
-        .testTarget(name: "NativeLibrariesTests", dependencies: ["CMPI", "COpenBLAS", "CHDF5", "CZstd"]),
+        .testTarget(name: "NativeLibrariesTests", dependencies: ["CMPI", "COpenBLAS", "CHDF5", "CZstd", "COpenSlide", "CImageCodecs"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"]),

@@ -54,13 +54,10 @@ extension DataCommand {
 
         func run() throws {
             let directory = URL(fileURLWithPath: out)
-            if FileManager.default.fileExists(atPath: directory.appendingPathComponent(CohortFormat.manifestName).path) && !overwrite {
-                throw CohortError(file: out, "already holds a cohort; pass --overwrite to replace it")
-            }
             let simulator = TissueSimulator(patients: patients, cancerTypes: cancerTypes, genes: genes, tilesPerPatient: tilesPerPatient,
                                             tileSize: tileSize, spots: spots, seed: seed)
             let clock = ContinuousClock(), start = clock.now
-            let manifest = try simulator.write(to: directory, patientsPerShard: patientsPerShard) { done in
+            let manifest = try simulator.write(to: directory, patientsPerShard: patientsPerShard, overwrite: overwrite) { done in
                 let seconds = (clock.now - start).seconds
                 printError(String(format: "simulate: %d/%d patients, %.0f tiles/s", done, patients, Double(done * tilesPerPatient) / max(seconds, 1e-9)))
             }

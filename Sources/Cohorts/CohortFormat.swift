@@ -4,7 +4,7 @@ import Foundation
 /// plus `cohort.json`.
 public enum CohortFormat {
     /// Bumped whenever a dataset, dtype or attribute changes meaning.
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
     public static let manifestName = "cohort.json"
 
     public static let patientID = "/patients/id"
@@ -28,17 +28,42 @@ public enum CohortFormat {
     public static let kindAttribute = "kind"            // on /rna/expression: counts | tpm | fpkm | log | scaled
 }
 
-/// `cohort.json`: what the cohort holds and where.
+/// What every shard of a cohort shares: the gene list, what the expression values are, the cancer
+/// type names, the tile size, whether survival is recorded, and the ground-truth names (simulator).
+public struct CohortLayout: Equatable, Sendable {
+    public var genes: [String]
+    /// What `/rna/expression` holds: "counts", "tpm", "fpkm", "log" or "scaled".
+    public var expressionKind: String
+    public var cancerTypes: [String]
+    /// Tile edge in pixels (nil: the cohort has no tiles).
+    public var tileSize: Int?
+    /// Whether `/patients/survival_days` and `/patients/event` are recorded.
+    public var survival: Bool
+    /// Names of the `/truth` fractions' columns (simulated cohorts only).
+    public var truthNames: [String]?
+
+    public init(genes: [String], expressionKind: String, cancerTypes: [String], tileSize: Int?, survival: Bool, truthNames: [String]? = nil) {
+        (self.genes, self.expressionKind, self.cancerTypes, self.tileSize, self.survival, self.truthNames) =
+            (genes, expressionKind, cancerTypes, tileSize, survival, truthNames)
+    }
+
+    public static let expressionKinds = ["counts", "tpm", "fpkm", "log", "scaled"]
+}
+
+/// `cohort.json`: what the cohort holds and where, with a SHA-256 per shard.
 public struct CohortManifest: Codable, Equatable, Sendable {
     public var schemaVersion: Int
     public var name: String
     /// How the cohort was made (simulator and its arguments, or the importer and its sources).
     public var source: String
     public var genes: Int
-    /// What `/rna/expression` holds: "counts", "tpm", "fpkm", "log" or "scaled".
+    /// SHA-256 of the gene names joined by newlines (tells at a glance whether two cohorts share genes).
+    public var genesSHA256: String
     public var expressionKind: String
     public var cancerTypes: [String]
     public var tileSize: Int?
+    public var survival: Bool
+    public var truth: [String]?
     public var shards: [Shard]
 
     public struct Shard: Codable, Equatable, Sendable {
@@ -46,26 +71,32 @@ public struct CohortManifest: Codable, Equatable, Sendable {
         public var file: String
         /// Global index of the shard's first patient, and its counts.
         public var firstPatient, patients, tiles, spots: Int
-        /// Size in bytes when written.
+        /// Size in bytes and SHA-256 of the file as written.
         public var bytes: Int
+        public var sha256: String
 
         enum CodingKeys: String, CodingKey {
-            case file, firstPatient = "first_patient", patients, tiles, spots, bytes
+            case file, firstPatient = "first_patient", patients, tiles, spots, bytes, sha256
         }
     }
 
     public var patients: Int { shards.reduce(0) { $0 + $1.patients } }
     public var tiles: Int { shards.reduce(0) { $0 + $1.tiles } }
+    public var spots: Int { shards.reduce(0) { $0 + $1.spots } }
 
     enum CodingKeys: String, CodingKey {
-        case schemaVersion = "schema_version", name, source, genes, expressionKind = "expression_kind"
-        case cancerTypes = "cancer_types", tileSize = "tile_size", shards
+        case schemaVersion = "schema_version", name, source, genes, genesSHA256 = "genes_sha256", expressionKind = "expression_kind"
+        case cancerTypes = "cancer_types", tileSize = "tile_size", survival, truth, shards
     }
 
     public static func load(from directory: URL) throws -> CohortManifest {
         let url = directory.appendingPathComponent(CohortFormat.manifestName)
         guard let data = try? Data(contentsOf: url) else {
             throw CohortError(file: url.path, "missing: is \(directory.path) a cohort directory? (make one with `transcriptile data simulate` or an importer)")
+        }
+        if let version = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["schema_version"] as? Int,
+           version != CohortFormat.schemaVersion {
+            throw CohortError(file: url.path, "schema version \(version); this build reads version \(CohortFormat.schemaVersion) — re-import or re-simulate the cohort with this version")
         }
         do {
             return try JSONDecoder().decode(CohortManifest.self, from: data)
@@ -93,7 +124,10 @@ public struct CohortShard {
     public var expression: [Float] = []
     public var tilePixels: [UInt8] = []
     public var tilePatients: [Int32] = []
+    /// [tiles × 2]: the tile's top-left pixel (x, y) at full resolution in its slide or section.
     public var tileXY: [Int32] = []
+    /// The slide pyramid level each tile was read from (0: full resolution; simulated tiles: 0).
+    public var tileLevels: [Int32] = []
     public var spotExpression: [Float] = []
     public var spotTiles: [Int32] = []
     public var spotXY: [Int32] = []
@@ -106,33 +140,36 @@ public struct CohortShard {
     public var spots: Int { spotTiles.count }
 
     /// Writes the shard as an HDF5 file (tiles one per chunk, so reading a tile reads only it).
-    public func write(to path: String, genes: [String], expressionKind: String, cancerTypeNames: [String],
-                      tileSize: Int, truthNames: [String]?) throws {
+    public func write(to path: String, layout: CohortLayout) throws {
         let file = try HDF5File.create(path)
-        let p = patientIDs.count, g = genes.count
+        let p = patientIDs.count, g = layout.genes.count
         try file.writeStrings(CohortFormat.patientID, patientIDs)
         try file.write(CohortFormat.cancerType, cancerTypes, shape: [p])
-        try file.setAttribute(CohortFormat.cancerType, CohortFormat.namesAttribute, strings: cancerTypeNames)
-        try file.write(CohortFormat.survivalDays, survivalDays, shape: [p])
-        try file.write(CohortFormat.event, events, shape: [p])
-        try file.write(CohortFormat.expression, expression, shape: [p, g], chunk: [min(max(p, 1), 64), g])
-        try file.setAttribute(CohortFormat.expression, CohortFormat.kindAttribute, expressionKind)
-        try file.writeStrings(CohortFormat.genes, genes)
-        let t = tiles
-        try file.write(CohortFormat.tilePixels, tilePixels, shape: [t, tileSize, tileSize, 3], chunk: [1, tileSize, tileSize, 3])
-        try file.write(CohortFormat.tilePatient, tilePatients, shape: [t])
-        try file.write(CohortFormat.tileXY, tileXY, shape: [t, 2])
-        try file.write(CohortFormat.tileLevel, [Int32](repeating: 0, count: t), shape: [t])
+        try file.setAttribute(CohortFormat.cancerType, CohortFormat.namesAttribute, strings: layout.cancerTypes)
+        if layout.survival {
+            try file.write(CohortFormat.survivalDays, survivalDays, shape: [p])
+            try file.write(CohortFormat.event, events, shape: [p])
+        }
+        try file.write(CohortFormat.expression, expression, shape: [p, g], chunk: [min(max(p, 1), 64), max(g, 1)])
+        try file.setAttribute(CohortFormat.expression, CohortFormat.kindAttribute, layout.expressionKind)
+        try file.writeStrings(CohortFormat.genes, layout.genes)
+        if let tileSize = layout.tileSize {
+            let t = tiles
+            try file.write(CohortFormat.tilePixels, tilePixels, shape: [t, tileSize, tileSize, 3], chunk: [1, tileSize, tileSize, 3])
+            try file.write(CohortFormat.tilePatient, tilePatients, shape: [t])
+            try file.write(CohortFormat.tileXY, tileXY, shape: [t, 2])
+            try file.write(CohortFormat.tileLevel, tileLevels, shape: [t])
+        }
         if spots > 0 {
             try file.write(CohortFormat.spotExpression, spotExpression, shape: [spots, spotExpression.count / spots])
             try file.write(CohortFormat.spotTile, spotTiles, shape: [spots])
             try file.write(CohortFormat.spotXY, spotXY, shape: [spots, 2])
         }
-        if let truthNames {
+        if let truthNames = layout.truthNames {
             let k = truthNames.count
             try file.write(CohortFormat.truthPatientFractions, patientFractions, shape: [p, k])
             try file.setAttribute(CohortFormat.truthPatientFractions, CohortFormat.namesAttribute, strings: truthNames)
-            try file.write(CohortFormat.truthTileFractions, tileFractions, shape: [t, k])
+            try file.write(CohortFormat.truthTileFractions, tileFractions, shape: [tiles, k])
             try file.setAttribute(CohortFormat.truthTileFractions, CohortFormat.namesAttribute, strings: truthNames)
         }
     }

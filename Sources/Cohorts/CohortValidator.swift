@@ -16,9 +16,6 @@ public struct CohortValidator {
         let manifest = try CohortManifest.load(from: directory)
         let manifestPath = directory.appendingPathComponent(CohortFormat.manifestName).path
         var problems = [CohortError]()
-        guard manifest.schemaVersion == CohortFormat.schemaVersion else {
-            return [CohortError(file: manifestPath, "schema version \(manifest.schemaVersion); this build reads version \(CohortFormat.schemaVersion) — re-import the data with this version")]
-        }
         if manifest.shards.isEmpty { problems.append(CohortError(file: manifestPath, "lists no shards")) }
         var referenceGenes: (file: String, genes: [String])?
         var events = 0, patients = 0
@@ -29,6 +26,10 @@ public struct CohortValidator {
                 continue
             }
             do {
+                let (bytes, digest) = try CohortWriter.sha256(of: URL(fileURLWithPath: path))
+                if bytes != shard.bytes || digest != shard.sha256 {
+                    problems.append(CohortError(file: path, "\(bytes) bytes with SHA-256 \(digest.prefix(12))…, cohort.json records \(shard.bytes) bytes, \(shard.sha256.prefix(12))…: the file changed after it was written (copy it again from the source, or re-import)"))
+                }
                 let result = try validateShard(path, shard, manifest)
                 problems += result.problems
                 events += result.events
@@ -46,7 +47,7 @@ public struct CohortValidator {
                 problems.append(error)
             }
         }
-        if patients > 0 && events == 0 {
+        if manifest.survival && patients > 0 && events == 0 {
             problems.append(CohortError(file: manifestPath, dataset: CohortFormat.event, "no events in the whole cohort: survival models cannot learn from it"))
         }
         return problems
@@ -84,13 +85,13 @@ public struct CohortValidator {
                 problem(CohortFormat.cancerType, row: row, "cancer type \(types[row]) is not one of the \(manifest.cancerTypes.count) listed in cohort.json")
             }
         }
-        if expect(CohortFormat.survivalDays, "float32", [p]) != nil {
+        if manifest.survival, expect(CohortFormat.survivalDays, "float32", [p]) != nil {
             let days = try file.read(CohortFormat.survivalDays, as: Float.self)
             if let row = days.firstIndex(where: { !($0 >= 0) || !$0.isFinite }) {
                 problem(CohortFormat.survivalDays, row: row, "survival time \(days[row]) days: must be finite and ≥ 0")
             }
         }
-        if expect(CohortFormat.event, "uint8", [p]) != nil {
+        if manifest.survival, expect(CohortFormat.event, "uint8", [p]) != nil {
             let events = try file.read(CohortFormat.event, as: UInt8.self)
             if let row = events.firstIndex(where: { $0 > 1 }) { problem(CohortFormat.event, row: row, "event \(events[row]): must be 0 (censored) or 1 (event)") }
             result.events = events.filter { $0 == 1 }.count
@@ -112,8 +113,7 @@ public struct CohortValidator {
                 }
             }
         }
-        if file.exists(CohortFormat.tilePixels) || shard.tiles > 0 {
-            let size = manifest.tileSize
+        if let size = manifest.tileSize {
             if let pixels = expect(CohortFormat.tilePixels, "uint8", [shard.tiles, size, size, 3]) {
                 let t = pixels.shape[0]
                 if expect(CohortFormat.tilePatient, "int32", [t]) != nil {
@@ -124,6 +124,23 @@ public struct CohortValidator {
                 }
                 _ = expect(CohortFormat.tileXY, "int32", [t, 2])
                 _ = expect(CohortFormat.tileLevel, "int32", [t])
+            }
+        } else if shard.tiles > 0 || file.exists(CohortFormat.tilePixels) {
+            problem(CohortFormat.tilePixels, "the shard has tiles but cohort.json gives no tile_size")
+        }
+        if shard.spots > 0 || file.exists(CohortFormat.spotExpression) {
+            if let spots = expect(CohortFormat.spotExpression, "float32", [shard.spots, manifest.genes]) {
+                let values = try file.read(CohortFormat.spotExpression, as: Float.self)
+                if let i = values.firstIndex(where: { !$0.isFinite || $0 < 0 }) {
+                    problem(CohortFormat.spotExpression, row: i / max(manifest.genes, 1), "\(values[i]) at gene \(i % max(manifest.genes, 1)): spot counts must be finite and ≥ 0")
+                }
+                if expect(CohortFormat.spotTile, "int32", [spots.shape[0]]) != nil {
+                    let tiles = try file.read(CohortFormat.spotTile, as: Int32.self)
+                    if let row = tiles.firstIndex(where: { $0 < 0 || Int($0) >= shard.tiles }) {
+                        problem(CohortFormat.spotTile, row: row, "spot points at tile \(tiles[row]); this shard has tiles 0..<\(shard.tiles)")
+                    }
+                }
+                _ = expect(CohortFormat.spotXY, "int32", [spots.shape[0], 2])
             }
         }
         return result

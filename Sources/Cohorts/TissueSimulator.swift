@@ -62,30 +62,28 @@ public struct TissueSimulator: Sendable {
         return base.map { $0 / total }
     }
 
+    public var layout: CohortLayout {
+        CohortLayout(genes: geneNames, expressionKind: "counts", cancerTypes: cancerTypeNames, tileSize: tileSize, survival: true,
+                     truthNames: Self.cellTypes)
+    }
+
+    public var source: String {
+        "transcriptile data simulate --patients \(patients) --cancer-types \(cancerTypes) --genes \(genes) "
+            + "--tiles-per-patient \(tilesPerPatient) --tile-size \(tileSize) --seed \(seed)\(spots ? " --spots" : "")"
+    }
+
     /// Writes the cohort into `directory` in shards of `patientsPerShard`, calling `progress` with
     /// the patients done so far.
-    public func write(to directory: URL, patientsPerShard: Int = 256, progress: (Int) -> Void = { _ in }) throws -> CohortManifest {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let signature = self.signature, programs = self.programs, names = geneNames
-        var shards = [CohortManifest.Shard]()
-        for (index, first) in stride(from: 0, to: patients, by: patientsPerShard).enumerated() {
+    public func write(to directory: URL, patientsPerShard: Int = 256, overwrite: Bool = false,
+                      progress: (Int) -> Void = { _ in }) throws -> CohortManifest {
+        let writer = try CohortWriter(directory: directory, source: source, layout: layout, patientsPerShard: patientsPerShard, overwrite: overwrite)
+        let signature = self.signature, programs = self.programs
+        for first in stride(from: 0, to: patients, by: patientsPerShard) {
             let range = first..<min(patients, first + patientsPerShard)
-            let shard = makeShard(range, signature, programs)
-            let file = String(format: "shard-%05d.h5", index)
-            let path = directory.appendingPathComponent(file).path
-            try shard.write(to: path, genes: names, expressionKind: "counts", cancerTypeNames: cancerTypeNames,
-                            tileSize: tileSize, truthNames: Self.cellTypes)
-            let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-            shards.append(.init(file: file, firstPatient: first, patients: range.count, tiles: shard.tiles, spots: shard.spots, bytes: bytes))
+            try writer.write(makeShard(range, signature, programs))
             progress(range.upperBound)
         }
-        let manifest = CohortManifest(
-            schemaVersion: CohortFormat.schemaVersion, name: directory.lastPathComponent,
-            source: "transcriptile data simulate --patients \(patients) --cancer-types \(cancerTypes) --genes \(genes) "
-                + "--tiles-per-patient \(tilesPerPatient) --tile-size \(tileSize) --seed \(seed)\(spots ? " --spots" : "")",
-            genes: genes, expressionKind: "counts", cancerTypes: cancerTypeNames, tileSize: tileSize, shards: shards)
-        try manifest.save(to: directory)
-        return manifest
+        return try writer.finish()
     }
 
     /// The contents of the shard holding patients `range` (as `write` makes them).
@@ -110,6 +108,7 @@ public struct TissueSimulator: Sendable {
                 shard.tilePixels += TileRenderer(size: tileSize, fractions: local, draws: key(.tiles, 2 * tile + 1)).render()
                 shard.tilePatients.append(Int32(patient - range.lowerBound))
                 shard.tileXY += [Int32(t % 4 * tileSize), Int32(t / 4 * tileSize)]
+                shard.tileLevels.append(0)
                 if spots {
                     shard.spotExpression += counts(local, programs[type], signature, librarySize: 2e4, key(.spots, tile))
                     shard.spotTiles.append(Int32(shard.tilePatients.count - 1))

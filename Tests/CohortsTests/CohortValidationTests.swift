@@ -61,8 +61,9 @@ final class CohortValidationTests: XCTestCase {
         let simulator = TissueSimulator(patients: 12, cancerTypes: 3, genes: 40, tilesPerPatient: 2, tileSize: 16, spots: true, seed: 7)
         var shard = simulator.shard(0..<5)
         edit(&shard)
-        try shard.write(to: directory.appendingPathComponent("shard-00000.h5").path, genes: genes ?? simulator.geneNames,
-                        expressionKind: "counts", cancerTypeNames: simulator.cancerTypeNames, tileSize: 16, truthNames: nil)
+        var layout = simulator.layout
+        layout.genes = genes ?? layout.genes
+        try shard.write(to: directory.appendingPathComponent("shard-00000.h5").path, layout: layout)
     }
 
     func testNaNNegativeSurvivalBadEventsAndOrphanTiles() throws {
@@ -79,6 +80,7 @@ final class CohortValidationTests: XCTestCase {
         XCTAssertTrue(found.contains("\(file): /patients/survival_days row 2: survival time -4.0 days: must be finite and ≥ 0"), "\(found)")
         XCTAssertTrue(found.contains("\(file): /patients/event row 4: event 2: must be 0 (censored) or 1 (event)"), "\(found)")
         XCTAssertTrue(found.contains("\(file): /tiles/patient row 7: tile points at patient 9; this shard has patients 0..<5"), "\(found)")
+        XCTAssertTrue(found.contains { $0.hasPrefix(file) && $0.contains("cohort.json records") && $0.hasSuffix("the file changed after it was written (copy it again from the source, or re-import)") }, "\(found)")
     }
 
     func testGeneMismatchAcrossShards() throws {
@@ -114,12 +116,16 @@ final class CohortValidationTests: XCTestCase {
 
         let found = try problems()
         XCTAssertTrue(found.contains("\(path1): /patients/survival_days: stored as float64, expected float32"), "\(found)")
-        XCTAssertTrue(found.contains("\(path1): /patients/event: missing dataset (required by schema 1)"), "\(found)")
+        XCTAssertTrue(found.contains("\(path1): /patients/event: missing dataset (required by schema 2)"), "\(found)")
         XCTAssertTrue(found.contains("\(path2): not a readable HDF5 file (truncated or corrupt?)"), "\(found)")
 
         try Data("{\"schema_version\": 1,".utf8).write(to: directory.appendingPathComponent("cohort.json"))
         XCTAssertThrowsError(try CohortValidator(directory: directory).validate()) { error in
             XCTAssertTrue("\(error)".contains("cohort.json: not a valid cohort manifest"), "\(error)")
+        }
+        try Data("{\"schema_version\": 1}".utf8).write(to: directory.appendingPathComponent("cohort.json"))
+        XCTAssertThrowsError(try CohortValidator(directory: directory).validate()) { error in
+            XCTAssertTrue("\(error)".hasSuffix("cohort.json: schema version 1; this build reads version 2 — re-import or re-simulate the cohort with this version"), "\(error)")
         }
     }
 }
