@@ -108,7 +108,7 @@ public struct CohortManifest: Codable, Equatable, Sendable {
     /// Writes atomically (temporary file + rename), so a crash never leaves half a manifest.
     public func save(to directory: URL) throws {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let url = directory.appendingPathComponent(CohortFormat.manifestName)
         try encoder.encode(self).write(to: url, options: .atomic)
     }

@@ -171,18 +171,20 @@ public final class HDF5File {
         return Self.info(of: dataset)
     }
 
-    /// The whole dataset, which must be stored as `T` (no silent conversion).
-    public func read<T: HDF5Scalar>(_ name: String, as _: T.Type = T.self) throws -> [T] {
-        try readRows(name, nil, as: T.self)
+    /// The whole dataset, which must be stored as `T` unless `converting` (then any integer or
+    /// float type is converted by HDF5, as foreign files such as `.h5ad` need).
+    public func read<T: HDF5Scalar>(_ name: String, as _: T.Type = T.self, converting: Bool = false) throws -> [T] {
+        try readRows(name, nil, as: T.self, converting: converting)
     }
 
-    /// Rows `rows` along the first axis (all of them when nil), stored as `T`.
-    public func readRows<T: HDF5Scalar>(_ name: String, _ rows: Range<Int>?, as _: T.Type = T.self) throws -> [T] {
+    /// Rows `rows` along the first axis (all of them when nil), stored as `T` unless `converting`.
+    public func readRows<T: HDF5Scalar>(_ name: String, _ rows: Range<Int>?, as _: T.Type = T.self, converting: Bool = false) throws -> [T] {
         let dataset = try openDataset(name)
         defer { H5Dclose(dataset) }
         let info = Self.info(of: dataset)
-        guard info.typeName == T.typeName else {
-            throw error(name, "stored as \(info.typeName), expected \(T.typeName)")
+        let numeric = info.typeName.hasPrefix("int") || info.typeName.hasPrefix("uint") || info.typeName.hasPrefix("float")
+        guard info.typeName == T.typeName || (converting && numeric) else {
+            throw error(name, "stored as \(info.typeName), expected \(converting ? "numbers" : T.typeName)")
         }
         guard let rows else {
             var values = [T](repeating: .zero, count: info.count)
@@ -268,6 +270,106 @@ public final class HDF5File {
         return (0..<count).map { String(decoding: bytes[($0 * width)..<(($0 + 1) * width)].prefix { $0 != 0 }, as: UTF8.self) }
     }
 
+    // MARK: Foreign files (groups, numeric attributes, compound columns)
+
+    /// Whether `name` is a group (false for datasets and missing paths).
+    public func isGroup(_ name: String) -> Bool {
+        guard name == "/" || exists(name) else { return false }
+        let object = H5Oopen(id, name, chdf5_p_default())
+        guard object >= 0 else { return false }
+        defer { H5Oclose(object) }
+        return H5Iget_type(object) == H5I_GROUP
+    }
+
+    /// The names of a group's members, in name order.
+    public func members(_ group: String) throws -> [String] {
+        guard isGroup(group) else { throw error(group, "missing group") }
+        let handle = H5Gopen2(id, group, chdf5_p_default())
+        defer { H5Gclose(handle) }
+        var info = H5G_info_t()
+        H5Gget_info(handle, &info)
+        return (0..<info.nlinks).map { index in
+            let size = H5Lget_name_by_idx(handle, ".", H5_INDEX_NAME, H5_ITER_INC, index, nil, 0, chdf5_p_default())
+            var buffer = [CChar](repeating: 0, count: Int(max(size, 0)) + 1)
+            H5Lget_name_by_idx(handle, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, buffer.count, chdf5_p_default())
+            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+    }
+
+    /// An integer (or integer-array) attribute, or nil if absent.
+    public func integerAttribute(_ object: String, _ attribute: String) throws -> [Int]? {
+        guard exists(object) || object == "/" else { return nil }
+        let target = H5Oopen(id, object, chdf5_p_default())
+        guard target >= 0 else { return nil }
+        defer { H5Oclose(target) }
+        guard H5Aexists(target, attribute) > 0 else { return nil }
+        let handle = H5Aopen(target, attribute, chdf5_p_default())
+        let space = H5Aget_space(handle), stored = H5Aget_type(handle)
+        defer { H5Aclose(handle); H5Sclose(space); H5Tclose(stored) }
+        guard H5Tget_class(stored) == H5T_INTEGER else { throw error(object, "attribute \(attribute) is not an integer") }
+        var values = [Int64](repeating: 0, count: max(1, Int(H5Sget_simple_extent_npoints(space))))
+        guard H5Aread(handle, chdf5_native_int64(), &values) >= 0 else { throw error(object, "cannot read attribute \(attribute)") }
+        return values.map(Int.init)
+    }
+
+    /// The field names of a compound (table) dataset, such as the `obs` of a legacy `.h5ad`.
+    public func fields(_ name: String) throws -> [String] {
+        let dataset = try openDataset(name)
+        let stored = H5Dget_type(dataset)
+        defer { H5Tclose(stored); H5Dclose(dataset) }
+        guard H5Tget_class(stored) == H5T_COMPOUND else { return [] }
+        return (0..<UInt32(H5Tget_nmembers(stored))).map { index in
+            let pointer = H5Tget_member_name(stored, index)!
+            defer { H5free_memory(pointer) }
+            return String(cString: pointer)
+        }
+    }
+
+    /// One numeric field of a compound dataset, converted to `T`.
+    public func readField<T: HDF5Scalar>(_ name: String, _ field: String, as _: T.Type = T.self) throws -> [T] {
+        try withField(name, field) { dataset, _, count in
+            let memory = H5Tcreate(H5T_COMPOUND, MemoryLayout<T>.stride)
+            defer { H5Tclose(memory) }
+            H5Tinsert(memory, field, 0, T.hdf5Type)
+            var values = [T](repeating: .zero, count: count)
+            guard values.withUnsafeMutableBytes({ H5Dread(dataset, memory, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), $0.baseAddress) }) >= 0 else {
+                throw error(name, "field \(field) cannot be read as \(T.typeName)")
+            }
+            return values
+        }
+    }
+
+    /// One fixed-length string field of a compound dataset.
+    public func readStringField(_ name: String, _ field: String) throws -> [String] {
+        try withField(name, field) { dataset, member, count in
+            guard H5Tget_class(member) == H5T_STRING, H5Tis_variable_str(member) <= 0 else {
+                throw error(name, "field \(field) is not a fixed-length string")
+            }
+            let width = H5Tget_size(member)
+            let memory = H5Tcreate(H5T_COMPOUND, width)
+            defer { H5Tclose(memory) }
+            H5Tinsert(memory, field, 0, member)
+            var bytes = [UInt8](repeating: 0, count: width * count)
+            guard H5Dread(dataset, memory, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), &bytes) >= 0 else {
+                throw error(name, "field \(field) cannot be read")
+            }
+            return (0..<count).map { String(decoding: bytes[($0 * width)..<(($0 + 1) * width)].prefix { $0 != 0 }, as: UTF8.self) }
+        }
+    }
+
+    private func withField<R>(_ name: String, _ field: String, _ body: (hid_t, hid_t, Int) throws -> R) throws -> R {
+        let dataset = try openDataset(name)
+        let stored = H5Dget_type(dataset)
+        defer { H5Tclose(stored); H5Dclose(dataset) }
+        let index = H5Tget_member_index(stored, field)
+        guard H5Tget_class(stored) == H5T_COMPOUND, index >= 0 else {
+            throw error(name, "has no field \(field) (fields: \((try? fields(name))?.joined(separator: ", ") ?? "none"))")
+        }
+        let member = H5Tget_member_type(stored, UInt32(index))
+        defer { H5Tclose(member) }
+        return try body(dataset, member, Self.info(of: dataset).count)
+    }
+
     private func openDataset(_ name: String) throws -> hid_t {
         guard exists(name) else { throw error(name, "missing dataset") }
         let dataset = H5Dopen2(id, name, chdf5_p_default())
@@ -288,6 +390,7 @@ public final class HDF5File {
         case H5T_FLOAT: name = "float\(bits)"
         case H5T_INTEGER: name = (H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int") + "\(bits)"
         case H5T_STRING: name = "string"
+        case H5T_COMPOUND: name = "compound"
         default: name = "other"
         }
         return DatasetInfo(shape: shape, typeName: name)

@@ -1,0 +1,125 @@
+import Foundation
+
+/// AnnData `.h5ad` files: each observation (cell or sample) becomes a row of `/rna/expression`.
+/// Reads both the current on-disk spec (groups with `encoding-type`; `obs`/`var` as groups of
+/// columns with an `_index` attribute; categoricals as `categories` + `codes`) and the legacy
+/// layout that scanpy ≤ 1.4 wrote (compound `obs`/`var` tables, `raw.X` with `h5sparse_format`,
+/// categories in `uns/<column>_categories`). `X` may be dense or CSR/CSC sparse.
+public enum AnnDataImport {
+    /// Which matrix to import: the main `X` or the unprocessed `raw/X`.
+    public enum Matrix: String, CaseIterable, Sendable { case x = "X", raw }
+
+    public static func read(path: String, matrix: Matrix, typeColumn: String?, kind: String, cancerType: String) throws -> ImportedCohort {
+        let file = try HDF5File.open(path)
+        let legacy = !file.isGroup("/obs") && file.exists("/obs")
+        let (matrixPath, varPath): (String, String) = switch (matrix, legacy) {
+        case (.x, _): ("/X", "/var")
+        case (.raw, false): ("/raw/X", "/raw/var")
+        case (.raw, true): ("/raw.X", "/raw.var")
+        }
+        guard file.exists(matrixPath) else {
+            throw CohortError(file: path, dataset: matrixPath, "missing: this file has no \(matrix == .raw ? "raw matrix (use --matrix X)" : "X matrix")")
+        }
+        let cells = try index(file, "/obs")
+        let genes = try index(file, varPath)
+        let values = try denseMatrix(file, matrixPath, rows: cells.count, columns: genes.count)
+        var labels = [String](repeating: cancerType, count: cells.count)
+        if let typeColumn { labels = try column(file, typeColumn, legacy: legacy, count: cells.count) }
+        let (names, codes) = categories(labels)
+        var patients = [PatientRecord]()
+        for row in cells.indices {
+            let expression = Array(values[(row * genes.count)..<((row + 1) * genes.count)])
+            if let column = expression.firstIndex(where: { !$0.isFinite }) {
+                throw CohortError(file: path, dataset: matrixPath, row: row, "\(expression[column]) at gene \(genes[column]): values must be finite")
+            }
+            try checkKind(kind, expression, "\(path): \(matrixPath) row \(row)")
+            patients.append(PatientRecord(id: cells[row], cancerType: codes[row], expression: expression))
+        }
+        return ImportedCohort(layout: CohortLayout(genes: genes, expressionKind: kind, cancerTypes: names, tileSize: nil, survival: false),
+                              patients: patients)
+    }
+
+    /// The row names of an `obs`/`var` table: the `_index` column of a group, or the `index`
+    /// field of a legacy compound table.
+    static func index(_ file: HDF5File, _ table: String) throws -> [String] {
+        guard file.exists(table) else { throw CohortError(file: file.path, dataset: table, "missing: not an AnnData file?") }
+        if file.isGroup(table) {
+            let name = try file.stringAttribute(table, "_index")?.first ?? "_index"
+            return try file.readStrings("\(table)/\(name)")
+        }
+        return try file.readStringField(table, "index")
+    }
+
+    /// The matrix as dense row-major floats [rows × columns].
+    static func denseMatrix(_ file: HDF5File, _ name: String, rows: Int, columns: Int) throws -> [Float] {
+        guard file.isGroup(name) else {
+            let info = try file.info(name)
+            guard info.shape == [rows, columns] else {
+                throw CohortError(file: file.path, dataset: name, "shape \(info.shape), expected [\(rows), \(columns)] (obs × var)")
+            }
+            return try file.read(name, as: Float.self, converting: true)
+        }
+        let encoding = try file.stringAttribute(name, "encoding-type")?.first ?? (try file.stringAttribute(name, "h5sparse_format")?.first).map { "\($0)_matrix" }
+        let shape = try file.integerAttribute(name, "shape") ?? file.integerAttribute(name, "h5sparse_shape")
+        guard shape == [rows, columns] else {
+            throw CohortError(file: file.path, dataset: name, "sparse shape \(shape.map { "\($0)" } ?? "missing"), expected [\(rows), \(columns)] (obs × var)")
+        }
+        let data = try file.read("\(name)/data", as: Float.self, converting: true)
+        let indices = try file.read("\(name)/indices", as: Int64.self, converting: true)
+        let pointers = try file.read("\(name)/indptr", as: Int64.self, converting: true)
+        let (major, minor, transposed): (Int, Int, Bool) = switch encoding {
+        case "csr_matrix": (rows, columns, false)
+        case "csc_matrix": (columns, rows, true)
+        default: throw CohortError(file: file.path, dataset: name, "sparse encoding \(encoding ?? "missing"): expected csr_matrix or csc_matrix")
+        }
+        guard pointers.count == major + 1, pointers.last.map(Int.init) == data.count, indices.count == data.count else {
+            throw CohortError(file: file.path, dataset: "\(name)/indptr", "\(pointers.count) pointers ending at \(pointers.last ?? -1) for \(major) rows and \(data.count) values: the sparse matrix is inconsistent")
+        }
+        var dense = [Float](repeating: 0, count: rows * columns)
+        for outer in 0..<major {
+            for k in Int(pointers[outer])..<Int(pointers[outer + 1]) {
+                let inner = Int(indices[k])
+                guard (0..<minor).contains(inner) else {
+                    throw CohortError(file: file.path, dataset: "\(name)/indices", row: k, "index \(inner) outside 0..<\(minor)")
+                }
+                dense[transposed ? inner * columns + outer : outer * columns + inner] = data[k]
+            }
+        }
+        return dense
+    }
+
+    /// An `obs` column as strings: a categorical (codes + categories; code −1 is missing), or a
+    /// string column.
+    static func column(_ file: HDF5File, _ name: String, legacy: Bool, count: Int) throws -> [String] {
+        let codes: [Int32], categories: [String]
+        if legacy {
+            let fields = try file.fields("/obs")
+            guard fields.contains(name) else {
+                throw CohortError(file: file.path, dataset: "/obs", "has no column \"\(name)\" (columns: \(fields.joined(separator: ", ")))")
+            }
+            guard file.exists("/uns/\(name)_categories") else { return try file.readStringField("/obs", name) }
+            codes = try file.readField("/obs", name, as: Int32.self)
+            categories = try file.readStrings("/uns/\(name)_categories")
+        } else {
+            let path = "/obs/\(name)"
+            guard file.exists(path) else {
+                throw CohortError(file: file.path, dataset: "/obs", "has no column \"\(name)\" (columns: \(try file.members("/obs").filter { !$0.hasPrefix("_") && $0 != "__categories" }.joined(separator: ", ")))")
+            }
+            guard file.isGroup(path) else {
+                guard try file.info(path).typeName == "string" else {
+                    throw CohortError(file: file.path, dataset: path, "is numeric; a cancer-type column must be categorical or strings")
+                }
+                return try file.readStrings(path)
+            }
+            codes = try file.read("\(path)/codes", as: Int32.self, converting: true)
+            categories = try file.readStrings("\(path)/categories")
+        }
+        guard codes.count == count else { throw CohortError(file: file.path, dataset: name, "\(codes.count) codes for \(count) observations") }
+        return try codes.enumerated().map { row, code in
+            guard code < categories.count else {
+                throw CohortError(file: file.path, dataset: name, row: row, "category code \(code) but only \(categories.count) categories")
+            }
+            return code < 0 ? "unknown" : categories[Int(code)]
+        }
+    }
+}
