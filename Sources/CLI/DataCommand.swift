@@ -7,7 +7,7 @@ struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
         abstract: "Make and check cohorts: HDF5 shards of RNA, tiles, survival and spots.",
-        subcommands: [Simulate.self, Validate.self, ImportExpression.self, ImportH5AD.self])
+        subcommands: [Simulate.self, Validate.self, Inspect.self, ImportExpression.self, ImportH5AD.self, TileSlides.self])
 }
 
 extension DataCommand {
@@ -84,6 +84,29 @@ extension DataCommand {
             }
             let manifest = try CohortManifest.load(from: URL(fileURLWithPath: directory))
             print("\(directory): valid (schema \(manifest.schemaVersion); \(manifest.patients) patients, \(manifest.tiles) tiles, \(manifest.genes) genes, \(manifest.shards.count) shard(s))")
+        }
+    }
+
+    struct Inspect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Summarise a cohort (patients, genes, cancer types, survival, tiles) and write a contact sheet of tiles.",
+            discussion: "  transcriptile data inspect demo-cohort --sheet demo-tiles.png")
+
+        @Argument(help: "Cohort directory (holding cohort.json).")
+        var directory: String
+        @Option(help: "PNG contact sheet to write (default: DIR/contact-sheet.png; \"none\" to skip).")
+        var sheet: String?
+        @Option(help: "Tiles on the contact sheet.")
+        var tiles = 64
+
+        func run() throws {
+            let reader = try CohortReader(directory: URL(fileURLWithPath: directory))
+            for line in try CohortSummary(reader: reader).lines { print(line) }
+            let path = sheet ?? URL(fileURLWithPath: directory).appendingPathComponent("contact-sheet.png").path
+            if path != "none", let image = try CohortSummary.contactSheet(reader, count: tiles) {
+                try image.writePNG(to: path)
+                print("contact sheet: \(path) (\(min(tiles, reader.tiles)) tiles)")
+            }
         }
     }
 }

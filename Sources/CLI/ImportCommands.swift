@@ -146,3 +146,125 @@ extension DataCommand {
 }
 
 extension AnnDataImport.Matrix: ExpressibleByArgument {}
+
+extension DataCommand {
+    struct TileSlides: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "tile-slides",
+            abstract: "Cut tissue tiles from whole-slide images (OpenSlide) or folders of PNG/JPEG pictures.",
+            discussion: """
+                The tissue mask is Otsu's threshold on the saturation of a thumbnail; grid tiles of \
+                --tile-size pixels at --magnification are kept where the mask covers at least \
+                --min-tissue of the tile, at most --max-tiles per slide (a seeded even subsample).
+                Slides are attached to patients by a mapping TSV with columns `slide` and `patient` \
+                (optional `cancer_type`); with --png-folders, each sub-folder is a patient and each \
+                picture in it a slide. With --rna, the patients come from an RNA cohort (same IDs) \
+                and the new cohort holds both; patients without slides keep no tiles.
+                  transcriptile data tile-slides --out brca-wsi --mapping slides.tsv --slides svs/ \\
+                    --rna brca --tile-size 224 --magnification 10
+                  transcriptile data tile-slides --out tiles --png-folders patients/ --tile-size 64 --magnification 20
+                """)
+
+        @OptionGroup var output: CohortOutputOptions
+        @Option(help: "TSV mapping slide files to patients: columns slide, patient [, cancer_type].")
+        var mapping: String?
+        @Option(help: "Directory the mapping's slide paths are relative to (default: the mapping file's).")
+        var slides: String?
+        @Option(help: "Directory with one sub-folder of PNG/JPEG pictures per patient (instead of --mapping).")
+        var pngFolders: String?
+        @Option(help: "RNA cohort whose patients the slides belong to (matched by patient ID).")
+        var rna: String?
+        @Option(help: "Tile edge in pixels.")
+        var tileSize = 224
+        @Option(help: "Magnification to tile at (e.g. 20, 10, 5); slides must be scanned at this or higher.")
+        var magnification: Double = 20
+        @Option(help: "Scan magnification for files that do not record one (pictures; default: --magnification).")
+        var sourceMagnification: Double?
+        @Option(help: "Minimum tissue fraction of a kept tile.")
+        var minTissue = 0.5
+        @Option(help: "Most tiles kept per slide.")
+        var maxTiles = 1000
+        @Option(help: "Seed of the per-slide subsample.")
+        var seed: UInt64 = 0
+
+        func validate() throws {
+            guard (mapping == nil) != (pngFolders == nil) else { throw ValidationError("give exactly one of --mapping and --png-folders") }
+            guard tileSize >= 8 else { throw ValidationError("--tile-size must be ≥ 8, got \(tileSize)") }
+            guard magnification > 0 else { throw ValidationError("--magnification must be > 0") }
+            guard (0...1).contains(minTissue) else { throw ValidationError("--min-tissue must be in 0…1, got \(minTissue)") }
+            guard maxTiles >= 1 else { throw ValidationError("--max-tiles must be ≥ 1") }
+        }
+
+        /// (patient, cancer type or nil, slide path) for every slide, in input order.
+        private func slideList() throws -> [(patient: String, type: String?, path: String)] {
+            if let pngFolders {
+                let manager = FileManager.default
+                let patients = try manager.contentsOfDirectory(atPath: pngFolders).sorted().filter {
+                    var isDirectory: ObjCBool = false
+                    return manager.fileExists(atPath: "\(pngFolders)/\($0)", isDirectory: &isDirectory) && isDirectory.boolValue
+                }
+                guard !patients.isEmpty else { throw CohortError(file: pngFolders, "has no patient sub-folders") }
+                return try patients.flatMap { patient in
+                    try manager.contentsOfDirectory(atPath: "\(pngFolders)/\(patient)").sorted()
+                        .filter(PictureSource.handles)
+                        .map { (patient, nil, "\(pngFolders)/\(patient)/\($0)") }
+                }
+            }
+            let table = try DelimitedTable(path: mapping!)
+            let slide = try table.column("slide"), patient = try table.column("patient")
+            let type = table.header.firstIndex(of: "cancer_type")
+            let base = slides ?? URL(fileURLWithPath: mapping!).deletingLastPathComponent().path
+            return try table.rows.indices.map { row in
+                let fields = table.rows[row]
+                guard fields.count == table.header.count else { throw CohortError(file: table.place(row), "has \(fields.count) fields, the header \(table.header.count)") }
+                let path = fields[slide].hasPrefix("/") ? fields[slide] : "\(base)/\(fields[slide])"
+                return (fields[patient], type.map { fields[$0] }, path)
+            }
+        }
+
+        func run() throws {
+            let list = try slideList()
+            var tiler = SlideTiler(tileSize: tileSize, magnification: magnification, minTissue: minTissue, maxTiles: maxTiles, seed: seed)
+            tiler.thumbnailSide = 2048
+            var tilesOf = [String: [TileRecord]]()
+            let clock = ContinuousClock(), start = clock.now
+            for (index, item) in list.enumerated() {
+                let source: SlideSource = PictureSource.handles(item.path)
+                    ? try PictureSource(path: item.path, objectivePower: sourceMagnification ?? magnification)
+                    : try OpenSlideSource(path: item.path)
+                let result = try tiler.tiles(of: source)
+                tilesOf[item.patient, default: []] += result.tiles
+                printError(String(format: "tile-slides: %d/%d %@: %d×%d px at %g×, tissue %.0f%% (saturation > %d), kept %d of %d tiles (%.1f s)",
+                                  index + 1, list.count, URL(fileURLWithPath: item.path).lastPathComponent, source.width, source.height,
+                                  source.objectivePower ?? 0, 100 * result.tissueFraction, result.threshold, result.tiles.count,
+                                  result.candidates, (clock.now - start).seconds))
+            }
+            var cohort: ImportedCohort
+            if let rna {
+                let reader = try CohortReader(directory: URL(fileURLWithPath: rna))
+                var layout = try reader.layout()
+                layout.tileSize = tileSize
+                var patients = try reader.patientRecords(withTiles: false)
+                let known = Set(patients.map(\.id))
+                for i in patients.indices { patients[i].tiles = tilesOf[patients[i].id] ?? [] }
+                cohort = ImportedCohort(layout: layout, patients: patients)
+                let unknown = Set(list.map(\.patient)).subtracting(known).sorted()
+                if !unknown.isEmpty { cohort.notes.append("\(unknown.count) slide patient(s) not in \(rna), skipped: \(unknown.joined(separator: ", "))") }
+                let without = patients.filter(\.tiles.isEmpty).count
+                if without > 0 { cohort.notes.append("\(without) of \(patients.count) RNA patients have no tiles") }
+            } else {
+                var order = [String](), types = [String: String]()
+                for item in list where types[item.patient] == nil {
+                    order.append(item.patient)
+                    types[item.patient] = item.type ?? "unknown"
+                }
+                let (names, codes) = categoriesInOrder(order.map { types[$0]! })
+                let layout = CohortLayout(genes: [], expressionKind: "counts", cancerTypes: names, tileSize: tileSize, survival: false)
+                cohort = ImportedCohort(layout: layout, patients: order.enumerated().map {
+                    PatientRecord(id: $0.element, cancerType: codes[$0.offset], expression: [], tiles: tilesOf[$0.element] ?? [])
+                })
+            }
+            try output.write(cohort, source: invocation)
+        }
+    }
+}

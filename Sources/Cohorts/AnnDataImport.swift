@@ -25,7 +25,7 @@ public enum AnnDataImport {
         let values = try denseMatrix(file, matrixPath, rows: cells.count, columns: genes.count)
         var labels = [String](repeating: cancerType, count: cells.count)
         if let typeColumn { labels = try column(file, typeColumn, legacy: legacy, count: cells.count) }
-        let (names, codes) = categories(labels)
+        let (names, codes) = categoriesInOrder(labels)
         var patients = [PatientRecord]()
         for row in cells.indices {
             let expression = Array(values[(row * genes.count)..<((row + 1) * genes.count)])

@@ -7,6 +7,10 @@ public struct ImportedCohort {
     /// Human-readable notes on what was dropped or assumed (printed by the CLI).
     public var notes: [String] = []
 
+    public init(layout: CohortLayout, patients: [PatientRecord], notes: [String] = []) {
+        (self.layout, self.patients, self.notes) = (layout, patients, notes)
+    }
+
     /// Writes the patients as a cohort (see `CohortWriter` for the all-or-nothing guarantee).
     @discardableResult
     public func write(to directory: URL, source: String, patientsPerShard: Int = 256, overwrite: Bool = false) throws -> CohortManifest {
@@ -17,7 +21,7 @@ public struct ImportedCohort {
 }
 
 /// Cancer-type names in order of first appearance, and each label's index.
-func categories(_ labels: [String]) -> (names: [String], codes: [Int]) {
+public func categoriesInOrder(_ labels: [String]) -> (names: [String], codes: [Int]) {
     var names = [String](), index = [String: Int]()
     let codes = labels.map { label in
         if let code = index[label] { return code }
@@ -75,7 +79,7 @@ public enum ExpressionTableImport {
                 labels.append(labelPath == nil ? "unknown" : tableLabels[row])
             }
         }
-        let (names, codes) = categories(labels)
+        let (names, codes) = categoriesInOrder(labels)
         for i in patients.indices { patients[i].cancerType = codes[i] }
         return ImportedCohort(layout: CohortLayout(genes: genes ?? [], expressionKind: kind, cancerTypes: names, tileSize: nil, survival: false),
                               patients: patients)
@@ -154,7 +158,7 @@ public enum ARFFImport {
             patients.append(patient)
             labels.append(type.map { fields[$0] } ?? cancerType)
         }
-        let (names, codes) = categories(labels)
+        let (names, codes) = categoriesInOrder(labels)
         for i in patients.indices { patients[i].cancerType = codes[i] }
         let layout = CohortLayout(genes: geneColumns.map { attributes[$0].name }, expressionKind: kind, cancerTypes: names,
                                   tileSize: nil, survival: time != nil)
@@ -229,7 +233,7 @@ public enum GDCStarImport {
         if !withoutSurvival.isEmpty {
             notes.append("skipped \(withoutSurvival.count) case(s) without usable survival (no days_to_death / days_to_last_follow_up): \(withoutSurvival.joined(separator: ", "))")
         }
-        let (names, codes) = categories(labels)
+        let (names, codes) = categoriesInOrder(labels)
         for i in patients.indices { patients[i].cancerType = codes[i] }
         let layout = CohortLayout(genes: genes ?? [], expressionKind: kind, cancerTypes: names, tileSize: nil, survival: clinical != nil)
         return ImportedCohort(layout: layout, patients: patients, notes: notes)
