@@ -7,7 +7,7 @@ struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
         abstract: "Make and check cohorts: HDF5 shards of RNA, tiles, survival and spots.",
-        subcommands: [Simulate.self, Validate.self, Inspect.self, ImportExpression.self, ImportH5AD.self, TileSlides.self])
+        subcommands: [Simulate.self, Validate.self, Inspect.self, ImportExpression.self, ImportH5AD.self, TileSlides.self, ImportSpatial.self])
 }
 
 extension DataCommand {

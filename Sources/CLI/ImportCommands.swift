@@ -268,3 +268,51 @@ extension DataCommand {
         }
     }
 }
+
+extension DataCommand {
+    struct ImportSpatial: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "import-spatial",
+            abstract: "Import spatial transcriptomics sections (ST-Net layout): spot counts, spot pixels, H&E image.",
+            discussion: """
+                Give --patient, --counts, --spots and --image once per section, in the same order. \
+                Each section becomes a patient (bulk expression = sum of its spots); each spot goes \
+                to /spots with the window of --window pixels around it as its tile.
+                  transcriptile data import-spatial --out st --window 224 --tile-size 224 \\
+                    --patient BC23209_C1 --counts BC23209_C1.tsv --spots spots_BC23209_C1.csv --image HE_BC23209_C1.jpg
+                """)
+
+        @OptionGroup var output: CohortOutputOptions
+        @Option(parsing: .singleValue, help: "Section (patient) ID (repeatable).")
+        var patient: [String] = []
+        @Option(parsing: .singleValue, help: "Counts TSV: rows \"XxY\" spots, columns genes (repeatable).")
+        var counts: [String] = []
+        @Option(parsing: .singleValue, help: "Spots CSV: spot name, X and Y pixel centre (repeatable).")
+        var spots: [String] = []
+        @Option(parsing: .singleValue, help: "Section H&E image, JPEG or PNG (repeatable).")
+        var image: [String] = []
+        @Option(parsing: .singleValue, help: "Cancer type of each section (repeatable; default unknown).")
+        var cancerType: [String] = []
+        @Option(help: "Window around each spot centre, in image pixels.")
+        var window = 224
+        @Option(help: "Stored tile edge (the window is resized to it).")
+        var tileSize: Int?
+
+        func validate() throws {
+            guard !patient.isEmpty else { throw ValidationError("give at least one section (--patient, --counts, --spots, --image)") }
+            guard [counts.count, spots.count, image.count].allSatisfy({ $0 == patient.count }) else {
+                throw ValidationError("give --counts, --spots and --image once per --patient (\(patient.count) patients, \(counts.count) counts, \(spots.count) spots, \(image.count) images)")
+            }
+            guard cancerType.isEmpty || cancerType.count == patient.count else { throw ValidationError("give --cancer-type once per --patient, or not at all") }
+            guard window >= 8, (tileSize ?? window) >= 8 else { throw ValidationError("--window and --tile-size must be ≥ 8") }
+        }
+
+        func run() throws {
+            let sections = patient.indices.map {
+                SpatialImport.Section(patient: patient[$0], cancerType: cancerType.isEmpty ? "unknown" : cancerType[$0],
+                                      counts: counts[$0], spots: spots[$0], image: image[$0])
+            }
+            try output.write(try SpatialImport.read(sections: sections, window: window, tileSize: tileSize ?? window), source: invocation)
+        }
+    }
+}

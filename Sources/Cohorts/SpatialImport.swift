@@ -1,0 +1,61 @@
+import Foundation
+
+/// Spatial transcriptomics in the ST-Net layout: per section, a counts TSV (rows are spots named
+/// "XxY" by their array position, columns are genes), a spots CSV (the same spot names with
+/// their pixel centre in columns X and Y) and the section's H&E image. Each section becomes a
+/// patient whose bulk expression is the sum of its spots (pseudo-bulk); each spot gets the
+/// window of `window` pixels around its centre as its tile (resized to `tileSize`).
+public enum SpatialImport {
+    public struct Section {
+        public var patient: String, cancerType: String, counts: String, spots: String, image: String
+        public init(patient: String, cancerType: String, counts: String, spots: String, image: String) {
+            (self.patient, self.cancerType, self.counts, self.spots, self.image) = (patient, cancerType, counts, spots, image)
+        }
+    }
+
+    public static func read(sections: [Section], window: Int, tileSize: Int) throws -> ImportedCohort {
+        let tables = try sections.map { try DelimitedTable(path: $0.counts) }
+        // Genes measured in every section, in the first section's order.
+        let shared = tables.dropFirst().reduce(Set(tables[0].header.dropFirst())) { $0.intersection($1.header.dropFirst()) }
+        let genes = tables[0].header.dropFirst().filter(shared.contains)
+        guard !genes.isEmpty else { throw CohortError(file: sections[0].counts, "no gene column is shared by all sections") }
+        var notes = [String]()
+        let dropped = Set(tables.flatMap { $0.header.dropFirst() }).count - genes.count
+        if dropped > 0 { notes.append("kept the \(genes.count) genes measured in every section; dropped \(dropped) measured in only some") }
+
+        var patients = [PatientRecord]()
+        for (section, table) in zip(sections, tables) {
+            let columns = try genes.map { try table.column($0) }
+            let spotTable = try DelimitedTable(path: section.spots)
+            let x = try spotTable.column("X"), y = try spotTable.column("Y")
+            var centre = [String: (Int, Int)]()
+            for row in spotTable.rows.indices {
+                centre[spotTable.rows[row][0]] = (Int(try spotTable.number(row, x).rounded()), Int(try spotTable.number(row, y).rounded()))
+            }
+            let image = try RGBImage(contentsOf: section.image)
+            var bulk = [Float](repeating: 0, count: genes.count), tiles = [TileRecord](), missing = 0
+            for row in table.rows.indices {
+                let name = table.rows[row][0]
+                guard name.split(separator: "x").count == 2 else {
+                    throw CohortError(file: table.place(row), "spot name \"\(name)\" is not of the form XxY")
+                }
+                guard let (cx, cy) = centre[name] else { missing += 1; continue }
+                guard (0..<image.width).contains(cx), (0..<image.height).contains(cy) else {
+                    throw CohortError(file: section.spots, "spot \(name) at pixel (\(cx), \(cy)) lies outside the \(image.width)×\(image.height) image \(section.image)")
+                }
+                let counts = try columns.map { try table.number(row, $0) }
+                try checkKind("counts", counts, table.place(row))
+                for g in counts.indices { bulk[g] += counts[g] }
+                let left = cx - window / 2, top = cy - window / 2
+                let tile = image.crop(x: left, y: top, width: window, height: window).resized(width: tileSize, height: tileSize)
+                tiles.append(TileRecord(image: tile, x: left, y: top, spot: (counts, cx, cy)))
+            }
+            if missing > 0 { notes.append("\(section.patient): \(missing) spot(s) of \(section.counts) have no position in \(section.spots), skipped") }
+            patients.append(PatientRecord(id: section.patient, cancerType: 0, expression: bulk, tiles: tiles))
+        }
+        let (names, codes) = categoriesInOrder(sections.map(\.cancerType))
+        for i in patients.indices { patients[i].cancerType = codes[i] }
+        return ImportedCohort(layout: CohortLayout(genes: genes, expressionKind: "counts", cancerTypes: names, tileSize: tileSize, survival: false),
+                              patients: patients, notes: notes)
+    }
+}
