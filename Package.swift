@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "NN", "TestSupport"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
-        .testTarget(name: "CohortsTests", dependencies: ["Cohorts"]),
+        .testTarget(name: "CohortsTests", dependencies: ["Cohorts", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ]
 )
