@@ -1,0 +1,154 @@
+import Foundation
+
+/// Runs `produce` on a background thread, keeping up to `depth` results ready, so the consumer
+/// (a training step) never waits on I/O unless the disk is slower than the step. Errors thrown by
+/// `produce` are rethrown by `next()`; `nil` from `produce` ends the stream.
+public final class Prefetcher<Item: Sendable>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var ready: [Result<Item, Error>] = []
+    private var finished = false, stopped = false
+    private let depth: Int
+    /// Seconds `next()` spent waiting for the producer (the "data-wait" of the timeline).
+    public private(set) var waitSeconds = 0.0
+
+    public init(depth: Int = 2, produce: @escaping @Sendable () throws -> Item?) {
+        self.depth = max(1, depth)
+        let thread = Thread { [self] in run(produce) }
+        thread.name = "transcriptile-prefetch"
+        thread.start()
+    }
+
+    private func run(_ produce: () throws -> Item?) {
+        while true {
+            condition.lock()
+            while ready.count >= depth && !stopped { condition.wait() }
+            let stop = stopped
+            condition.unlock()
+            if stop { break }
+            let result: Result<Item, Error>?
+            do { result = try produce().map { .success($0) } } catch { result = .failure(error) }
+            condition.lock()
+            if let result { ready.append(result) }
+            if result == nil || (try? result?.get()) == nil { finished = true }
+            condition.broadcast()
+            condition.unlock()
+            if finished { break }
+        }
+    }
+
+    /// The next item, waiting for it if needed; nil at the end of the stream.
+    public func next() throws -> Item? {
+        let start = DispatchTime.now().uptimeNanoseconds
+        condition.lock()
+        defer { condition.unlock() }
+        while ready.isEmpty && !finished { condition.wait() }
+        waitSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        guard !ready.isEmpty else { return nil }
+        let item = ready.removeFirst()
+        condition.broadcast()
+        return try item.get()
+    }
+
+    /// Stops the producer after its current item.
+    public func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    deinit { stop() }
+}
+
+/// One worker's micro-batch of patients: normalised RNA, cancer types, survival.
+public struct PatientBatch: Sendable {
+    public var patients: [Int]
+    /// [patients × genes], normalised.
+    public var expression: [Float]
+    public var cancerTypes: [Int]
+    public var survivalDays: [Float]
+    public var events: [Bool]
+    /// The sampler state after this batch (what a checkpoint records).
+    public var epoch: Int, cursor: Int
+}
+
+/// One worker's micro-batch of tiles: pixels and their owning patients.
+public struct TileBatch: Sendable {
+    public var tiles: [Int]
+    /// [tiles × size × size × 3] RGB bytes.
+    public var pixels: [UInt8]
+    public var patients: [Int]
+    public var epoch: Int, cursor: Int
+}
+
+/// Feeds one worker: the global order comes from the sampler (the same on every worker), the
+/// worker reads only its share of each global batch, on a background thread with its own
+/// read-only reader (so files are opened after MPI starts, by the thread that reads them).
+public enum CohortLoader {
+    /// Patients `subset` (e.g. the training split) in global batches of `sampler.globalBatch`.
+    public static func patients(directory: URL, subset: [Int], sampler: EpochSampler, normalizer: ExpressionNormalizer?,
+                                rank: Int, workers: Int, steps: Int, depth: Int = 2) -> Prefetcher<PatientBatch> {
+        precondition(sampler.samples == subset.count, "the sampler must range over the subset")
+        let state = LoaderState(sampler: sampler, steps: steps)
+        return Prefetcher(depth: depth) {
+            guard let batch = state.nextGlobalBatch() else { return nil }
+            let reader = try state.reader(directory)
+            let patients = EpochSampler.share(of: batch.indices, rank: rank, workers: workers).map { subset[$0] }
+            var expression = try reader.expression(patients)
+            normalizer?.apply(&expression)
+            let types = try state.cached("cancer types") { try reader.cancerTypes() }
+            let survival = try state.cached("survival") { try reader.survival() ?? ([], []) }
+            return PatientBatch(patients: patients, expression: expression, cancerTypes: patients.map { types[$0] },
+                                survivalDays: survival.0.isEmpty ? [] : patients.map { survival.0[$0] },
+                                events: survival.1.isEmpty ? [] : patients.map { survival.1[$0] },
+                                epoch: batch.epoch, cursor: batch.cursor)
+        }
+    }
+
+    /// Tiles `subset` (global tile indices, e.g. those of training patients).
+    public static func tiles(directory: URL, subset: [Int], sampler: EpochSampler, rank: Int, workers: Int, steps: Int,
+                             depth: Int = 2) -> Prefetcher<TileBatch> {
+        precondition(sampler.samples == subset.count, "the sampler must range over the subset")
+        let state = LoaderState(sampler: sampler, steps: steps)
+        return Prefetcher(depth: depth) {
+            guard let batch = state.nextGlobalBatch() else { return nil }
+            let reader = try state.reader(directory)
+            let tiles = EpochSampler.share(of: batch.indices, rank: rank, workers: workers).map { subset[$0] }
+            let owners = try state.cached("tile patients") { try reader.tilePatients() }
+            var pixels = [UInt8]()
+            for tile in tiles { pixels += try reader.tile(tile) }
+            return TileBatch(tiles: tiles, pixels: pixels, patients: tiles.map { owners[$0] }, epoch: batch.epoch, cursor: batch.cursor)
+        }
+    }
+}
+
+/// The producer thread's state: the sampler, the step budget, the reader and cached columns.
+private final class LoaderState: @unchecked Sendable {
+    var sampler: EpochSampler
+    var remaining: Int
+    private var openReader: CohortReader?
+    private var cache: [String: Any] = [:]
+
+    init(sampler: EpochSampler, steps: Int) { (self.sampler, self.remaining) = (sampler, steps) }
+
+    func nextGlobalBatch() -> (indices: [Int], epoch: Int, cursor: Int)? {
+        guard remaining > 0 else { return nil }
+        remaining -= 1
+        let indices = sampler.nextBatch()
+        return (indices, sampler.epoch, sampler.cursor)
+    }
+
+    func reader(_ directory: URL) throws -> CohortReader {
+        if let openReader { return openReader }
+        let reader = try CohortReader(directory: directory)
+        openReader = reader
+        return reader
+    }
+
+    func cached<T>(_ key: String, _ load: () throws -> T) throws -> T {
+        if let value = cache[key] as? T { return value }
+        let value = try load()
+        cache[key] = value
+        return value
+    }
+}

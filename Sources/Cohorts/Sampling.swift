@@ -1,0 +1,125 @@
+import Foundation
+import Tensors
+
+/// Patient-level train/validation/test split, stratified by cancer type: within each type the
+/// patients are shuffled by `seed` and cut by the fractions (largest remainders), so every type
+/// appears in each part in proportion. Recorded in the run plan.
+public struct DataSplit: Codable, Equatable, Sendable {
+    public var train: [Int], validation: [Int], test: [Int]
+
+    public init(train: [Int], validation: [Int], test: [Int]) { (self.train, self.validation, self.test) = (train, validation, test) }
+
+    public init(cancerTypes: [Int], fractions: (train: Double, validation: Double), seed: UInt64) {
+        precondition(fractions.train > 0 && fractions.validation >= 0 && fractions.train + fractions.validation <= 1, "bad split fractions \(fractions)")
+        var train = [Int](), validation = [Int](), test = [Int]()
+        for type in Set(cancerTypes).sorted() {
+            let members = cancerTypes.indices.filter { cancerTypes[$0] == type }
+            let order = permutation(members.count, key: RandomKey(seed: seed, stream: 0x5971, step: UInt32(truncatingIfNeeded: type), sample: 0))
+            let nTrain = Int((Double(members.count) * fractions.train).rounded())
+            let nValidation = min(members.count - nTrain, Int((Double(members.count) * fractions.validation).rounded()))
+            for (position, index) in order.enumerated() {
+                let patient = members[index]
+                if position < nTrain { train.append(patient) } else if position < nTrain + nValidation { validation.append(patient) } else { test.append(patient) }
+            }
+        }
+        (self.train, self.validation, self.test) = (train.sorted(), validation.sorted(), test.sorted())
+    }
+}
+
+/// A permutation of 0..<n from a counter-based key (Fisher–Yates over Philox uniforms): the same
+/// key gives the same order on every machine.
+public func permutation(_ n: Int, key: RandomKey) -> [Int] {
+    var order = Array(0..<n)
+    guard n > 1 else { return order }
+    let uniforms = key.uniform(n)
+    for i in stride(from: n - 1, to: 0, by: -1) {
+        let j = min(i, Int(uniforms[i] * Double(i + 1)))
+        order.swapAt(i, j)
+    }
+    return order
+}
+
+/// The global sample order (DESIGN §5): each epoch is a permutation of the samples keyed by
+/// `(seed, epoch)` alone, cut into global batches, each dealt to `workers` as contiguous
+/// micro-batch slices. The state is `(epoch, cursor)`: the next global batch starts at `cursor`,
+/// so a run resumes at the exact next sample on any number of workers.
+public struct EpochSampler: Codable, Equatable, Sendable {
+    public var samples: Int
+    public var globalBatch: Int
+    public var seed: UInt64
+    /// Drop the last incomplete batch of an epoch (a fixed batch size for every step).
+    public var dropLast: Bool
+    public var epoch = 0
+    public var cursor = 0
+
+    public init(samples: Int, globalBatch: Int, seed: UInt64, dropLast: Bool = true) {
+        precondition(samples > 0 && globalBatch > 0, "sampler needs samples and a batch size")
+        (self.samples, self.globalBatch, self.seed, self.dropLast) = (samples, globalBatch, seed, dropLast)
+    }
+
+    /// Global batches per epoch.
+    public var batchesPerEpoch: Int { dropLast ? max(1, samples / globalBatch) : (samples + globalBatch - 1) / globalBatch }
+
+    /// The order of the samples in `epoch`.
+    public func order(epoch: Int) -> [Int] {
+        permutation(samples, key: RandomKey(seed: seed, stream: 0x0DE7, step: UInt32(truncatingIfNeeded: epoch), sample: 0))
+    }
+
+    /// The next global batch (sample indices), advancing `(epoch, cursor)`.
+    public mutating func nextBatch() -> [Int] {
+        let size = min(globalBatch, samples)
+        if cursor + (dropLast ? size : 1) > samples { epoch += 1; cursor = 0 }
+        let batch = Array(order(epoch: epoch)[cursor..<min(samples, cursor + size)])
+        cursor += batch.count
+        return batch
+    }
+
+    /// Worker `rank`'s share of a global batch: contiguous slices whose sizes differ by at most
+    /// one, so an uneven tail never leaves a worker waiting on a sample that is not coming.
+    public static func share(of batch: [Int], rank: Int, workers: Int) -> ArraySlice<Int> {
+        let base = batch.count / workers, extra = batch.count % workers
+        let start = rank * base + min(rank, extra)
+        return batch[start..<(start + base + (rank < extra ? 1 : 0))]
+    }
+}
+
+/// RNA normalisation (SCIENCE.md): natural log of nonzero values (zeros stay 0), then z-score
+/// with the training patients' per-gene mean and standard deviation (std 0 → 1). Stored with the run.
+public struct ExpressionNormalizer: Codable, Equatable, Sendable {
+    public var mean: [Float]
+    public var std: [Float]
+    /// Whether to take the log first (not for values already on a log or scaled scale).
+    public var logNonzero: Bool
+
+    /// Statistics over `patients` of the cohort, read in blocks of 256 rows.
+    public init(reader: CohortReader, patients: [Int]) throws {
+        let genes = reader.manifest.genes
+        logNonzero = !["log", "scaled"].contains(reader.manifest.expressionKind)
+        var sum = [Double](repeating: 0, count: genes), squares = [Double](repeating: 0, count: genes)
+        for start in stride(from: 0, to: patients.count, by: 256) {
+            var block = try reader.expression(Array(patients[start..<min(patients.count, start + 256)]))
+            if logNonzero { Self.logOfNonzero(&block) }
+            for (i, value) in block.enumerated() {
+                sum[i % genes] += Double(value)
+                squares[i % genes] += Double(value) * Double(value)
+            }
+        }
+        let n = Double(max(patients.count, 1))
+        mean = sum.map { Float($0 / n) }
+        std = zip(sum, squares).map { s, q in
+            let variance = max(0, q / n - (s / n) * (s / n))
+            return variance > 1e-12 ? Float(variance.squareRoot()) : 1
+        }
+    }
+
+    static func logOfNonzero(_ values: inout [Float]) {
+        for i in values.indices where values[i] > 0 { values[i] = Foundation.log(values[i]) }
+    }
+
+    /// Normalises rows of `values` ([rows × genes]) in place.
+    public func apply(_ values: inout [Float]) {
+        if logNonzero { Self.logOfNonzero(&values) }
+        let genes = mean.count
+        for i in values.indices { values[i] = (values[i] - mean[i % genes]) / std[i % genes] }
+    }
+}
