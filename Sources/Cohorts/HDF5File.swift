@@ -51,7 +51,13 @@ public final class HDF5File {
         self.id = id
     }
 
-    deinit { H5Fclose(id) }
+    /// Datasets kept open by row reads (a random tile read then costs one H5Dread, not a lookup).
+    private var keptDatasets: [String: hid_t] = [:]
+
+    deinit {
+        keptDatasets.values.forEach { H5Dclose($0) }
+        H5Fclose(id)
+    }
 
     /// Creates (or truncates) a file for writing.
     public static func create(_ path: String) throws -> HDF5File {
@@ -179,8 +185,7 @@ public final class HDF5File {
 
     /// Rows `rows` along the first axis (all of them when nil), stored as `T` unless `converting`.
     public func readRows<T: HDF5Scalar>(_ name: String, _ rows: Range<Int>?, as _: T.Type = T.self, converting: Bool = false) throws -> [T] {
-        let dataset = try openDataset(name)
-        defer { H5Dclose(dataset) }
+        let dataset = try openDatasetKept(name)
         let info = Self.info(of: dataset)
         let numeric = info.typeName.hasPrefix("int") || info.typeName.hasPrefix("uint") || info.typeName.hasPrefix("float")
         guard info.typeName == T.typeName || (converting && numeric) else {
@@ -368,6 +373,13 @@ public final class HDF5File {
         let member = H5Tget_member_type(stored, UInt32(index))
         defer { H5Tclose(member) }
         return try body(dataset, member, Self.info(of: dataset).count)
+    }
+
+    private func openDatasetKept(_ name: String) throws -> hid_t {
+        if let dataset = keptDatasets[name] { return dataset }
+        let dataset = try openDataset(name)
+        keptDatasets[name] = dataset
+        return dataset
     }
 
     private func openDataset(_ name: String) throws -> hid_t {

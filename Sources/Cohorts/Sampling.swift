@@ -120,6 +120,11 @@ public struct ExpressionNormalizer: Codable, Equatable, Sendable {
     public func apply(_ values: inout [Float]) {
         if logNonzero { Self.logOfNonzero(&values) }
         let genes = mean.count
-        for i in values.indices { values[i] = (values[i] - mean[i % genes]) / std[i % genes] }
+        let scale = std.map { 1 / $0 }
+        values.withUnsafeMutableBufferPointer { rows in
+            for start in stride(from: 0, to: rows.count, by: genes) {
+                for g in 0..<genes { rows[start + g] = (rows[start + g] - mean[g]) * scale[g] }
+            }
+        }
     }
 }
