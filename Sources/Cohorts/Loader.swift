@@ -88,12 +88,8 @@ public enum CohortLoader {
     /// Patients `subset` (e.g. the training split) in global batches of `sampler.globalBatch`.
     public static func patients(directory: URL, subset: [Int], sampler: EpochSampler, normalizer: ExpressionNormalizer?,
                                 rank: Int, workers: Int, steps: Int, depth: Int = 2) -> Prefetcher<PatientBatch> {
-        precondition(sampler.samples == subset.count, "the sampler must range over the subset")
-        let state = LoaderState(sampler: sampler, steps: steps)
-        return Prefetcher(depth: depth) {
-            guard let batch = state.nextGlobalBatch() else { return nil }
-            let reader = try state.reader(directory)
-            let patients = EpochSampler.share(of: batch.indices, rank: rank, workers: workers).map { subset[$0] }
+        stream(directory: directory, subset: subset, sampler: sampler, rank: rank, workers: workers, steps: steps, depth: depth) {
+            reader, state, patients, batch in
             var expression = try reader.expression(patients)
             normalizer?.apply(&expression)
             let types = try state.cached("cancer types") { try reader.cancerTypes() }
@@ -108,16 +104,27 @@ public enum CohortLoader {
     /// Tiles `subset` (global tile indices, e.g. those of training patients).
     public static func tiles(directory: URL, subset: [Int], sampler: EpochSampler, rank: Int, workers: Int, steps: Int,
                              depth: Int = 2) -> Prefetcher<TileBatch> {
-        precondition(sampler.samples == subset.count, "the sampler must range over the subset")
-        let state = LoaderState(sampler: sampler, steps: steps)
-        return Prefetcher(depth: depth) {
-            guard let batch = state.nextGlobalBatch() else { return nil }
-            let reader = try state.reader(directory)
-            let tiles = EpochSampler.share(of: batch.indices, rank: rank, workers: workers).map { subset[$0] }
+        stream(directory: directory, subset: subset, sampler: sampler, rank: rank, workers: workers, steps: steps, depth: depth) {
+            reader, state, tiles, batch in
             let owners = try state.cached("tile patients") { try reader.tilePatients() }
             var pixels = [UInt8]()
             for tile in tiles { pixels += try reader.tile(tile) }
             return TileBatch(tiles: tiles, pixels: pixels, patients: tiles.map { owners[$0] }, epoch: batch.epoch, cursor: batch.cursor)
+        }
+    }
+
+    /// The shared producer: the next global batch, this worker's share mapped through `subset`,
+    /// turned into an item by `load`.
+    private static func stream<Item: Sendable>(
+        directory: URL, subset: [Int], sampler: EpochSampler, rank: Int, workers: Int, steps: Int, depth: Int,
+        _ load: @escaping @Sendable (CohortReader, LoaderState, [Int], (indices: [Int], epoch: Int, cursor: Int)) throws -> Item
+    ) -> Prefetcher<Item> {
+        precondition(sampler.samples == subset.count, "the sampler must range over the subset")
+        let state = LoaderState(sampler: sampler, steps: steps)
+        return Prefetcher(depth: depth) {
+            guard let batch = state.nextGlobalBatch() else { return nil }
+            let share = EpochSampler.share(of: batch.indices, rank: rank, workers: workers).map { subset[$0] }
+            return try load(try state.reader(directory), state, share, batch)
         }
     }
 }
