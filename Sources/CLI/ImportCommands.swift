@@ -224,8 +224,7 @@ extension DataCommand {
 
         func run() throws {
             let list = try slideList()
-            var tiler = SlideTiler(tileSize: tileSize, magnification: magnification, minTissue: minTissue, maxTiles: maxTiles, seed: seed)
-            tiler.thumbnailSide = 2048
+            let tiler = SlideTiler(tileSize: tileSize, magnification: magnification, minTissue: minTissue, maxTiles: maxTiles, seed: seed)
             var tilesOf = [String: [TileRecord]]()
             let clock = ContinuousClock(), start = clock.now
             for (index, item) in list.enumerated() {

@@ -19,20 +19,21 @@ public final class Prefetcher<Item: Sendable>: @unchecked Sendable {
     }
 
     private func run(_ produce: () throws -> Item?) {
-        while true {
+        var finishedHere = false
+        while !finishedHere {
             condition.lock()
             while ready.count >= depth && !stopped { condition.wait() }
             let stop = stopped
             condition.unlock()
-            if stop { break }
-            let result: Result<Item, Error>?
-            do { result = try produce().map { .success($0) } } catch { result = .failure(error) }
+            if stop { return }
+            var item: Result<Item, Error>?
+            do { item = try produce().map { .success($0) } } catch { item = .failure(error) }
+            finishedHere = item.map { (try? $0.get()) == nil } ?? true  // the end, or an error: stop producing
             condition.lock()
-            if let result { ready.append(result) }
-            if result == nil || (try? result?.get()) == nil { finished = true }
+            if let item { ready.append(item) }
+            finished = finishedHere
             condition.broadcast()
             condition.unlock()
-            if finished { break }
         }
     }
 
