@@ -55,7 +55,7 @@ let package = Package(
             name: "Optim", dependencies: ["Tensors", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: kernelSettings),
         .target(name: "Models", dependencies: ["NN"]),
-        .target(name: "Distributed", dependencies: ["CMPI"]),
+        .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: kernelSettings),
         .target(
             name: "Cohorts",
             dependencies: ["CHDF5", "COpenSlide", "CImageCodecs", "Tensors", .product(name: "Crypto", package: "swift-crypto")]),

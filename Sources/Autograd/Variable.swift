@@ -74,16 +74,44 @@ public final class Variable {
 
     /// Back-propagates from this variable, seeded with `seed` (default: 1, for a scalar loss).
     /// Frees the graph afterwards; intermediate gradients are released, leaves keep theirs.
-    public func backward(seed: Tensor? = nil) {
+    ///
+    /// `leafFinished` is called with a leaf's gradient as soon as no remaining rule will add to
+    /// it — leaves viewing the same elements (one parameter taken twice) count as one — which
+    /// is what lets a data-parallel step exchange gradients while backward is still running.
+    public func backward(seed: Tensor? = nil, leafFinished: ((Tensor) -> Void)? = nil) {
         guard requiresGrad else { return }
         accumulate(seed ?? Tensor(repeating: 1, shape: value.shape, dtype: value.dtype))
-        for node in topologicalOrder().reversed() {
+        let order = topologicalOrder()
+        var waiting = [LeafKey: Int]()
+        if leafFinished != nil {
+            for node in order { for parent in node.parents where parent.isLeaf { waiting[LeafKey(parent), default: 0] += 1 } }
+        }
+        for node in order.reversed() {
             guard let rule = node.backwardRule, let g = node.grad else { continue }
             rule(g)
+            if let leafFinished {
+                for parent in node.parents where parent.isLeaf {
+                    let key = LeafKey(parent)
+                    waiting[key]! -= 1
+                    if waiting[key] == 0 { leafFinished(parent.grad!) }
+                }
+            }
             node.backwardRule = nil
             node.parents = []
             node.grad = nil
             node.gradIsShared = false
+        }
+    }
+
+    /// A leaf that takes gradients: a parameter (a view into the gradient arena).
+    private var isLeaf: Bool { requiresGrad && backwardRule == nil && parents.isEmpty && grad != nil }
+
+    /// The elements a leaf's gradient occupies: leaves over the same view are the same parameter.
+    private struct LeafKey: Hashable {
+        let storage: ObjectIdentifier, offset: Int, count: Int
+        init(_ leaf: Variable) {
+            let g = leaf.grad!
+            (storage, offset, count) = (ObjectIdentifier(g.storage), g.offset, g.count)
         }
     }
 

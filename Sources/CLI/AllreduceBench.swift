@@ -12,8 +12,14 @@ struct AllreduceBench: ParsableCommand {
             iterations, each batch's time the slowest rank's, reported as the median.
               algbw = bytes / time        busbw = algbw · 2(n−1)/n   (n ranks)
             busbw is comparable across rank counts: it is the bandwidth each link must carry in a
-            ring all-reduce. Example:
-              launch/mpirun -np 2 .build/release/transcriptile bench allreduce --max-bytes 64M
+            ring all-reduce.
+
+            Without --algorithm, plain MPI_Allreduce of --type is timed. With it, float32
+            gradients go through the training runtime's gradient exchange in buckets of
+            --bucket-mb: mpi (MPI_Iallreduce per bucket), hierarchical (shared-memory window in
+            a node, MPI between nodes), reproducible (exact fixed-point sums), or all (the three
+            and plain MPI_Allreduce, each with its speed-up over MPI_Allreduce). Example:
+              launch/mpirun -np 2 .build/release/transcriptile bench allreduce --algorithm all --min-bytes 4M
             """)
 
     enum ElementType: String, ExpressibleByArgument, CaseIterable {
@@ -36,6 +42,10 @@ struct AllreduceBench: ParsableCommand {
     var batchSeconds = 0.02
     @Flag(help: "Start each all-reduce non-blocking and wait for it (MPI_Iallreduce).")
     var nonBlocking = false
+    @Option(help: "Time the training gradient exchange instead: mpi, hierarchical, reproducible or all.")
+    var algorithm: AlgorithmChoice?
+    @Option(help: "Bucket size in MB for --algorithm.")
+    var bucketMB = 4.0
     @OptionGroup var output: BenchOutputOptions
 
     func validate() throws {
@@ -48,9 +58,16 @@ struct AllreduceBench: ParsableCommand {
         }
         guard repeats > 0 else { throw ValidationError("--repeats must be ≥ 1, got \(repeats)") }
         guard batchSeconds > 0 else { throw ValidationError("--batch-seconds must be > 0, got \(batchSeconds)") }
+        if algorithm != nil {
+            guard type == .float, op == .sum, !nonBlocking else {
+                throw ValidationError("--algorithm exchanges float sums: drop --type, --op and --non-blocking")
+            }
+            guard bucketMB > 0 else { throw ValidationError("--bucket-mb must be > 0, got \(bucketMB)") }
+        }
     }
 
     func run() throws {
+        if let algorithm { return try compareExchanges(algorithm.algorithms) }
         switch type {
         case .float: try measure(Float.self)
         case .double: try measure(Double.self)
@@ -116,15 +133,19 @@ struct AllreduceBench: ParsableCommand {
         return try world.allreduce(wrong, op: .sum)
     }
 
-    /// Median seconds per all-reduce over `repeats` batches, and the iterations in a batch.
     /// Zeros are reduced so repeated sums cannot overflow; the work does not depend on values.
     private func timed<T: CollectiveElement>(_ message: UnsafeMutableBufferPointer<T>, _ world: Communicator) throws -> (Double, Int) {
         message.initialize(repeating: .zero)
+        return try timedBatches(world) { try allreduce(message, world) }
+    }
+
+    /// Median seconds per call of `reduce` over `repeats` batches, and the iterations in a batch.
+    private func timedBatches(_ world: Communicator, _ reduce: () throws -> Void) throws -> (Double, Int) {
         let clock = ContinuousClock()
         func batch(_ iterations: Int) throws -> Double {
             try world.barrier()
             let start = clock.now
-            for _ in 0..<iterations { try allreduce(message, world) }
+            for _ in 0..<iterations { try reduce() }
             return try world.allreduce((clock.now - start).seconds, op: .max) / Double(iterations)
         }
         _ = try batch(2)  // warm-up: connections, page faults
@@ -134,6 +155,71 @@ struct AllreduceBench: ParsableCommand {
         for _ in 0..<repeats { times.append(try batch(iterations)) }
         times.sort()
         return (times[times.count / 2], iterations)
+    }
+}
+
+extension AllreduceBench {
+    /// `--algorithm`: one exchange algorithm, or all of them beside plain MPI_Allreduce.
+    enum AlgorithmChoice: ExpressibleByArgument {
+        case one(ExchangeAlgorithm), all
+
+        init?(argument: String) {
+            if argument == "all" { self = .all } else if let a = ExchangeAlgorithm(rawValue: argument) { self = .one(a) } else { return nil }
+        }
+
+        /// nil stands for plain MPI_Allreduce.
+        var algorithms: [ExchangeAlgorithm?] {
+            switch self {
+            case let .one(algorithm): [algorithm]
+            case .all: [nil] + ExchangeAlgorithm.allCases
+            }
+        }
+    }
+
+    /// Times each algorithm at each size; with plain MPI_Allreduce among them, each row also
+    /// gives its speed-up over it.
+    private func compareExchanges(_ algorithms: [ExchangeAlgorithm?]) throws {
+        let world = try Communicator.world()
+        let sizes = sequence(first: max(minBytes.bytes, 4)) { $0 * 2 }.prefix { $0 <= maxBytes.bytes }
+        let table = BenchTable(
+            bench: "allreduce", json: output.json, isPrinter: world.rank == 0, labelled: true,
+            title: "gradient exchange of float32 sums, buckets of \(bucketMB) MB, \(world.size) ranks; medians of \(repeats) batches, each the slowest rank's",
+            columns: [
+                .init(header: "size(B)", key: "bytes"), .init(header: "time(us)", key: "time_us"),
+                .init(header: "algbw(GB/s)", key: "algbw_gbps"), .init(header: "busbw(GB/s)", key: "busbw_gbps"),
+                .init(header: "x MPI", key: "speedup_vs_mpi_allreduce"), .init(header: "wrong", key: "wrong"),
+            ])
+        for bytes in sizes {
+            let plain = UnsafeMutableBufferPointer<Float>.allocate(capacity: bytes / 4)
+            defer { plain.deallocate() }
+            var plainSeconds: Double?
+            for algorithm in algorithms {
+                let message: UnsafeMutableBufferPointer<Float>, reduce: () throws -> Void
+                if let algorithm {
+                    let exchange = try GradientExchange(
+                        algorithm: algorithm, workers: world, count: bytes / 4, bucketElements: max(1, Int(bucketMB * 1e6) / 4))
+                    message = exchange.gradients
+                    reduce = { exchange.beginStep(); try exchange.finish() }
+                } else {
+                    message = plain
+                    reduce = { try world.allreduce(plain, op: .sum) }
+                }
+                message.initialize(repeating: Float(world.rank + 1))
+                try reduce()
+                let expected = Float(world.size * (world.size + 1) / 2)
+                let wrong = try world.allreduce(Int64(message.lazy.filter { $0 != expected }.count), op: .sum)
+                message.initialize(repeating: 0)
+                let (seconds, _) = try timedBatches(world, reduce)
+                if algorithm == nil { plainSeconds = seconds }
+                let algbw = Double(bytes) / seconds / 1e9
+                let name = algorithm?.rawValue ?? "MPI_Allreduce"
+                table.row(
+                    case: "\(name)-\(bytes)B",
+                    values: [bytes, seconds * 1e6, algbw, algbw * 2 * Double(world.size - 1) / Double(world.size),
+                             plainSeconds.map { $0 / seconds } ?? Double.nan, wrong],
+                    value: algbw, unit: "GB/s")
+            }
+        }
     }
 }
 

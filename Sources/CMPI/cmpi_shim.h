@@ -23,6 +23,8 @@ static inline MPI_Status *cmpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline MPI_Errhandler cmpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline MPI_Info cmpi_info_null(void) { return MPI_INFO_NULL; }
 
+static inline MPI_Win cmpi_win_null(void) { return MPI_WIN_NULL; }
+
 static inline int cmpi_undefined(void) { return MPI_UNDEFINED; }
 static inline int cmpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
 static inline int cmpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }

@@ -61,7 +61,7 @@ public final class Prefetcher<Item: Sendable>: @unchecked Sendable {
     deinit { stop() }
 }
 
-/// One worker's micro-batch of patients: normalised RNA, cancer types, survival.
+/// One worker's share of a global batch of patients: normalised RNA, cancer types, survival.
 public struct PatientBatch: Sendable {
     public var patients: [Int]
     /// [patients × genes], normalised.
@@ -69,16 +69,22 @@ public struct PatientBatch: Sendable {
     public var cancerTypes: [Int]
     public var survivalDays: [Float]
     public var events: [Bool]
+    /// This worker's micro-batches, as row ranges of this batch.
+    public var microBatches: [Range<Int>]
+    /// Each row's position in the global batch (a worker-independent key for randomness).
+    public var positions: [Int]
     /// The sampler state after this batch (what a checkpoint records).
     public var epoch: Int, cursor: Int
 }
 
-/// One worker's micro-batch of tiles: pixels and their owning patients.
+/// One worker's share of a global batch of tiles: pixels and their owning patients.
 public struct TileBatch: Sendable {
     public var tiles: [Int]
     /// [tiles × size × size × 3] RGB bytes.
     public var pixels: [UInt8]
     public var patients: [Int]
+    public var microBatches: [Range<Int>]
+    public var positions: [Int]
     public var epoch: Int, cursor: Int
 }
 
@@ -98,7 +104,7 @@ public enum CohortLoader {
             return PatientBatch(patients: patients, expression: expression, cancerTypes: patients.map { types[$0] },
                                 survivalDays: survival.0.isEmpty ? [] : patients.map { survival.0[$0] },
                                 events: survival.1.isEmpty ? [] : patients.map { survival.1[$0] },
-                                epoch: batch.epoch, cursor: batch.cursor)
+                                microBatches: batch.microBatches, positions: batch.positions, epoch: batch.epoch, cursor: batch.cursor)
         }
     }
 
@@ -110,22 +116,34 @@ public enum CohortLoader {
             let owners = try state.cached("tile patients") { try reader.tilePatients() }
             var pixels = [UInt8]()
             for tile in tiles { pixels += try reader.tile(tile) }
-            return TileBatch(tiles: tiles, pixels: pixels, patients: tiles.map { owners[$0] }, epoch: batch.epoch, cursor: batch.cursor)
+            return TileBatch(tiles: tiles, pixels: pixels, patients: tiles.map { owners[$0] }, microBatches: batch.microBatches,
+                             positions: batch.positions, epoch: batch.epoch, cursor: batch.cursor)
         }
     }
 
-    /// The shared producer: the next global batch, this worker's share mapped through `subset`,
-    /// turned into an item by `load`.
+    /// This worker's part of one global batch, before loading.
+    struct Share {
+        var microBatches: [Range<Int>]
+        var positions: [Int]
+        var epoch: Int, cursor: Int
+    }
+
+    /// The shared producer: the next global batch, this worker's micro-batches mapped through
+    /// `subset`, turned into an item by `load`.
     private static func stream<Item: Sendable>(
         directory: URL, subset: [Int], sampler: EpochSampler, rank: Int, workers: Int, steps: Int, depth: Int,
-        _ load: @escaping @Sendable (CohortReader, LoaderState, [Int], (indices: [Int], epoch: Int, cursor: Int)) throws -> Item
+        _ load: @escaping @Sendable (CohortReader, LoaderState, [Int], Share) throws -> Item
     ) -> Prefetcher<Item> {
         precondition(sampler.samples == subset.count, "the sampler must range over the subset")
         let state = LoaderState(sampler: sampler, steps: steps)
         return Prefetcher(depth: depth) {
             guard let batch = state.nextGlobalBatch() else { return nil }
-            let share = EpochSampler.share(of: batch.indices, rank: rank, workers: workers).map { subset[$0] }
-            return try load(try state.reader(directory), state, share, batch)
+            let runs = state.sampler.microBatches(ofBatch: batch.indices.count, rank: rank, workers: workers)
+            let positions = runs.flatMap { $0 }
+            let start = runs.first?.lowerBound ?? 0
+            let share = Share(microBatches: runs.map { ($0.lowerBound - start)..<($0.upperBound - start) }, positions: positions,
+                              epoch: batch.epoch, cursor: batch.cursor)
+            return try load(try state.reader(directory), state, positions.map { subset[batch.indices[$0]] }, share)
         }
     }
 }

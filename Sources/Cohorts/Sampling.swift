@@ -40,21 +40,26 @@ public func permutation(_ n: Int, key: RandomKey) -> [Int] {
 }
 
 /// The global sample order (DESIGN §5): each epoch is a permutation of the samples keyed by
-/// `(seed, epoch)` alone, cut into global batches, each dealt to `workers` as contiguous
-/// micro-batch slices. The state is `(epoch, cursor)`: the next global batch starts at `cursor`,
-/// so a run resumes at the exact next sample on any number of workers.
+/// `(seed, epoch)` alone, cut into global batches; each global batch is cut into micro-batches
+/// of `microBatch` samples, dealt to the workers as contiguous runs. The state is
+/// `(epoch, cursor)`: the next global batch starts at `cursor`, so a run resumes at the exact
+/// next sample on any number of workers. Since micro-batches do not depend on the number of
+/// workers either, neither does any per-micro-batch computation.
 public struct EpochSampler: Codable, Equatable, Sendable {
     public var samples: Int
     public var globalBatch: Int
+    public var microBatch: Int
     public var seed: UInt64
     /// Drop the last incomplete batch of an epoch (a fixed batch size for every step).
     public var dropLast: Bool
     public var epoch = 0
     public var cursor = 0
 
-    public init(samples: Int, globalBatch: Int, seed: UInt64, dropLast: Bool = true) {
-        precondition(samples > 0 && globalBatch > 0, "sampler needs samples and a batch size")
+    /// `microBatch` defaults to the whole global batch.
+    public init(samples: Int, globalBatch: Int, microBatch: Int? = nil, seed: UInt64, dropLast: Bool = true) {
+        precondition(samples > 0 && globalBatch > 0 && (microBatch ?? 1) > 0, "sampler needs samples and batch sizes")
         (self.samples, self.globalBatch, self.seed, self.dropLast) = (samples, globalBatch, seed, dropLast)
+        self.microBatch = min(microBatch ?? globalBatch, globalBatch)
     }
 
     /// Global batches per epoch.
@@ -74,12 +79,15 @@ public struct EpochSampler: Codable, Equatable, Sendable {
         return batch
     }
 
-    /// Worker `rank`'s share of a global batch: contiguous slices whose sizes differ by at most
-    /// one, so an uneven tail never leaves a worker waiting on a sample that is not coming.
-    public static func share(of batch: [Int], rank: Int, workers: Int) -> ArraySlice<Int> {
-        let base = batch.count / workers, extra = batch.count % workers
-        let start = rank * base + min(rank, extra)
-        return batch[start..<(start + base + (rank < extra ? 1 : 0))]
+    /// Worker `rank`'s micro-batches of a global batch of `count` samples, as position ranges in
+    /// the batch: whole micro-batches in contiguous runs whose lengths differ by at most one
+    /// micro-batch. A worker may get none (more workers than micro-batches, or an epoch's short
+    /// tail): it still joins the step's exchange, so no rank waits on a sample that is not coming.
+    public func microBatches(ofBatch count: Int, rank: Int, workers: Int) -> [Range<Int>] {
+        let total = (count + microBatch - 1) / microBatch
+        let base = total / workers, extra = total % workers
+        let first = rank * base + min(rank, extra)
+        return (first..<(first + base + (rank < extra ? 1 : 0))).map { ($0 * microBatch)..<min(count, ($0 + 1) * microBatch) }
     }
 }
 

@@ -63,11 +63,14 @@ public final class ParameterArena {
         return Buffer(arena: self, index: bufferEntries.count - 1)
     }
 
-    /// Allocates the arenas and initialises every parameter and buffer.
-    public func seal() {
+    /// Allocates the arenas and initialises every parameter and buffer. The gradient arena is
+    /// `gradients` when given (memory a gradient exchange owns; `count` elements, zeroed).
+    public func seal(gradients: TensorStorage? = nil) {
         precondition(!isSealed, "arena sealed twice")
+        precondition(gradients.map { $0.count == count && $0.dtype == dtype } ?? true,
+                     "gradient storage of \(gradients!.count) \(gradients!.dtype) for an arena of \(count) \(dtype)")
         let bufferCount = bufferEntries.last.map { $0.offset + $0.count } ?? 0
-        storages = (TensorStorage(dtype: dtype, count: count), TensorStorage(dtype: dtype, count: count),
+        storages = (TensorStorage(dtype: dtype, count: count), gradients ?? TensorStorage(dtype: dtype, count: count),
                     TensorStorage(dtype: dtype, count: bufferCount))
         for (i, entry) in entries.enumerated() {
             let view = values(of: entry)

@@ -6,6 +6,8 @@ public final class TensorStorage: @unchecked Sendable {
     public let count: Int
     @usableFromInline let base: UnsafeMutableRawPointer
     private let bytes: Int
+    /// Whether `base` came from the pool (else it is borrowed and its owner frees it).
+    private let pooled: Bool
 
     public convenience init(dtype: DType, count: Int) {
         self.init(dtype: dtype, count: count, zeroed: true)
@@ -17,6 +19,7 @@ public final class TensorStorage: @unchecked Sendable {
         self.count = count
         bytes = BufferPool.roundedSize(count * dtype.byteWidth)
         base = BufferPool.shared.take(bytes)
+        pooled = true
         if zeroed { base.initializeMemory(as: UInt8.self, repeating: 0, count: count * dtype.byteWidth) }
         switch dtype {
         case .float32: base.bindMemory(to: Float.self, capacity: count)
@@ -24,7 +27,17 @@ public final class TensorStorage: @unchecked Sendable {
         }
     }
 
-    deinit { BufferPool.shared.give(base, bytes) }
+    /// Elements in memory owned elsewhere (e.g. a gradient arena in a shared-memory window),
+    /// which must outlive this storage. Float32 only.
+    public init(borrowing memory: UnsafeMutableBufferPointer<Float>) {
+        dtype = .float32
+        count = memory.count
+        bytes = memory.count * 4
+        base = UnsafeMutableRawPointer(memory.baseAddress ?? UnsafeMutablePointer<Float>.allocate(capacity: 1))
+        pooled = false
+    }
+
+    deinit { if pooled { BufferPool.shared.give(base, bytes) } }
 }
 
 /// Freed tensor buffers kept for reuse, by size class. Training allocates and frees the same

@@ -35,9 +35,12 @@ final class LoaderTests: XCTestCase {
         XCTAssertEqual(sampler.epoch, 3)
         XCTAssertNotEqual(batches[0], batches[2], "a new permutation each epoch")
         for workers in 1...5 {
-            for batch in batches {
-                let shares = (0..<workers).map { EpochSampler.share(of: batch, rank: $0, workers: workers) }
-                XCTAssertEqual(shares.flatMap { $0 }, batch, "\(workers) workers together see the global batch in order")
+            for (microBatch, batch) in zip([1, 3, 8, 2, 5, 4, 3], batches) {
+                let sampler = EpochSampler(samples: 23, globalBatch: 8, microBatch: microBatch, seed: 4)
+                let shares = (0..<workers).map { sampler.microBatches(ofBatch: batch.count, rank: $0, workers: workers) }
+                XCTAssertEqual(shares.flatMap { $0 }.flatMap { $0 }, Array(batch.indices), "\(workers) workers together see the global batch in order")
+                XCTAssertEqual(Set(shares.flatMap { $0 }), Set(sampler.microBatches(ofBatch: batch.count, rank: 0, workers: 1)),
+                               "micro-batches do not depend on the number of workers")
                 XCTAssertLessThanOrEqual(shares.map(\.count).max()! - shares.map(\.count).min()!, 1)
             }
         }
@@ -67,7 +70,7 @@ final class LoaderTests: XCTestCase {
 
     func testPrefetchingLoaderDeliversEachWorkersShare() throws {
         let split = DataSplit(cancerTypes: try CohortReader(directory: directory).cancerTypes(), fractions: (0.6, 0.2), seed: 1)
-        let sampler = EpochSampler(samples: split.train.count, globalBatch: 10, seed: 3)
+        let sampler = EpochSampler(samples: split.train.count, globalBatch: 10, microBatch: 5, seed: 3)
         var seen = [[Int]]()
         for rank in 0..<2 {
             let loader = CohortLoader.patients(directory: directory, subset: split.train, sampler: sampler, normalizer: nil,
@@ -76,6 +79,8 @@ final class LoaderTests: XCTestCase {
             while let batch = try loader.next() {
                 XCTAssertEqual(batch.expression.count, batch.patients.count * 24)
                 XCTAssertEqual(batch.survivalDays.count, batch.patients.count)
+                XCTAssertEqual(batch.microBatches, [0..<5])
+                XCTAssertEqual(batch.positions, Array((rank * 5)..<(rank * 5 + 5)))
                 patients += batch.patients
             }
             seen.append(patients)
@@ -86,7 +91,7 @@ final class LoaderTests: XCTestCase {
         XCTAssertEqual(seen[0], steps.flatMap { $0[0..<5] }, "rank 0 reads the first half of each global batch")
         XCTAssertEqual(seen[1], steps.flatMap { $0[5..<10] }, "rank 1 the second half")
 
-        let tiles = CohortLoader.tiles(directory: directory, subset: Array(0..<90), sampler: EpochSampler(samples: 90, globalBatch: 6, seed: 1),
+        let tiles = CohortLoader.tiles(directory: directory, subset: Array(0..<90), sampler: EpochSampler(samples: 90, globalBatch: 6, microBatch: 2, seed: 1),
                                        rank: 1, workers: 3, steps: 2)
         let first = try XCTUnwrap(try tiles.next())
         XCTAssertEqual(first.pixels.count, 2 * 16 * 16 * 3)
