@@ -26,12 +26,15 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "transcriptile", targets: ["CLI"]),
+        .executable(name: "transcriptile-coordinator", targets: ["Coordinator"]),
+        .executable(name: "transcriptile-worker", targets: ["Worker"]),
         .library(name: "Distributed", targets: ["Distributed"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries, found through pkg-config; each shim turns macros into functions.
@@ -62,9 +65,16 @@ let package = Package(
         .target(name: "Checkpoints", dependencies: ["CZstd", "Tensors"]),
         .target(
             name: "Training",
-            dependencies: ["Optim", "Models", "Distributed", "Cohorts", "Checkpoints"]),
+            dependencies: [
+                "Optim", "Models", "Distributed", "Cohorts", "Checkpoints",
+                .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+            ]),
 
         // Executables.
+        .executableTarget(
+            name: "Coordinator",
+            dependencies: ["Training", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "Worker", dependencies: ["Training"]),
         .executableTarget(
             name: "CLI",
             dependencies: [
@@ -82,5 +92,6 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "CohortsTests", dependencies: ["Cohorts", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
     ]
 )

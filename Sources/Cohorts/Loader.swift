@@ -69,6 +69,8 @@ public struct PatientBatch: Sendable {
     public var cancerTypes: [Int]
     public var survivalDays: [Float]
     public var events: [Bool]
+    /// Samples in the whole global batch (over all workers).
+    public var batchSize: Int
     /// This worker's micro-batches, as row ranges of this batch.
     public var microBatches: [Range<Int>]
     /// Each row's position in the global batch (a worker-independent key for randomness).
@@ -83,6 +85,7 @@ public struct TileBatch: Sendable {
     /// [tiles × size × size × 3] RGB bytes.
     public var pixels: [UInt8]
     public var patients: [Int]
+    public var batchSize: Int
     public var microBatches: [Range<Int>]
     public var positions: [Int]
     public var epoch: Int, cursor: Int
@@ -104,7 +107,8 @@ public enum CohortLoader {
             return PatientBatch(patients: patients, expression: expression, cancerTypes: patients.map { types[$0] },
                                 survivalDays: survival.0.isEmpty ? [] : patients.map { survival.0[$0] },
                                 events: survival.1.isEmpty ? [] : patients.map { survival.1[$0] },
-                                microBatches: batch.microBatches, positions: batch.positions, epoch: batch.epoch, cursor: batch.cursor)
+                                batchSize: batch.batchSize, microBatches: batch.microBatches, positions: batch.positions,
+                                epoch: batch.epoch, cursor: batch.cursor)
         }
     }
 
@@ -116,13 +120,14 @@ public enum CohortLoader {
             let owners = try state.cached("tile patients") { try reader.tilePatients() }
             var pixels = [UInt8]()
             for tile in tiles { pixels += try reader.tile(tile) }
-            return TileBatch(tiles: tiles, pixels: pixels, patients: tiles.map { owners[$0] }, microBatches: batch.microBatches,
+            return TileBatch(tiles: tiles, pixels: pixels, patients: tiles.map { owners[$0] }, batchSize: batch.batchSize, microBatches: batch.microBatches,
                              positions: batch.positions, epoch: batch.epoch, cursor: batch.cursor)
         }
     }
 
     /// This worker's part of one global batch, before loading.
     struct Share {
+        var batchSize: Int
         var microBatches: [Range<Int>]
         var positions: [Int]
         var epoch: Int, cursor: Int
@@ -141,7 +146,7 @@ public enum CohortLoader {
             let runs = state.sampler.microBatches(ofBatch: batch.indices.count, rank: rank, workers: workers)
             let positions = runs.flatMap { $0 }
             let start = runs.first?.lowerBound ?? 0
-            let share = Share(microBatches: runs.map { ($0.lowerBound - start)..<($0.upperBound - start) }, positions: positions,
+            let share = Share(batchSize: batch.indices.count, microBatches: runs.map { ($0.lowerBound - start)..<($0.upperBound - start) }, positions: positions,
                               epoch: batch.epoch, cursor: batch.cursor)
             return try load(try state.reader(directory), state, positions.map { subset[batch.indices[$0]] }, share)
         }

@@ -48,3 +48,13 @@ public final class CollectiveRequest {
         completion = nil
     }
 }
+
+extension Communicator {
+    /// Starts a barrier and returns at once (`MPI_Ibarrier`): a rank can keep polling for
+    /// messages, sleeping between polls, instead of spinning inside a blocking barrier.
+    public func startBarrier() throws(CommunicatorError) -> CollectiveRequest {
+        var request: MPI_Request? = cmpi_request_null()
+        try check(MPI_Ibarrier(handle, &request), "MPI_Ibarrier")
+        return CollectiveRequest(request, call: "MPI_Ibarrier", completion: nil)
+    }
+}

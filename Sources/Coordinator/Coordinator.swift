@@ -1,0 +1,33 @@
+import ArgumentParser
+import Foundation
+import Training
+
+@main
+struct Coordinator: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "transcriptile-coordinator",
+        abstract: "Plans and watches a data-parallel training run (world rank 0 of an MPMD job).",
+        discussion: """
+            Start it together with the workers — launch/train does this for you:
+              mpirun -np 1 transcriptile-coordinator --config RUN.yaml : -np N transcriptile-worker
+            The coordinator validates the config and the cohort, splits the patients, broadcasts
+            the plan, prints progress, and writes config.yaml, run_plan.json, metrics.jsonl,
+            timeline.json, loss_curve.png and summary.json into the run directory. A bad config
+            or cohort stops the job before any training (exit 2); a worker that fails or goes
+            silent for liveness.timeout_s ends the job with a message naming it (exit 1).
+            Tasks: \(TaskRegistry.tasks.map { "\($0.name) — \($0.purpose)" }.joined(separator: "; ")).
+            Config keys and defaults: Docs/Running.md.
+            """)
+
+    @Option(help: "The run config (YAML).")
+    var config: String
+    @Option(help: "The run directory (default: run_dir from the config, else runs/<config name>).")
+    var runDir: String?
+    @Option(name: .customLong("set"), help: "Override a config key, e.g. --set train.steps=200 (repeatable).")
+    var overrides: [String] = []
+
+    func run() throws {
+        let code = CoordinatorProcess.run(config: URL(fileURLWithPath: config), runDirectory: runDir, overrides: overrides)
+        if code != 0 { throw ExitCode(code) }
+    }
+}

@@ -1,0 +1,213 @@
+import Foundation
+import Yams
+
+/// A run configuration that is wrong, with where: `file:line`, or the `--set` that said it.
+public struct ConfigError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The configuration a run trains with: the file merged over the defaults, with `--set`
+/// overrides applied, checked key by key.
+public struct EffectiveConfig {
+    public let config: RunConfig
+    /// The task's `model` section (decoded by the task).
+    public let model: Node
+    /// The whole effective configuration as YAML (printed once, stored as `config.yaml`).
+    public let yaml: String
+}
+
+/// Reads a run config: YAML syntax, unknown keys (with a suggestion), types and ranges — each
+/// problem names its key and its line — then the defaults for every key not given.
+public enum ConfigLoader {
+    /// Loads `file` and applies `overrides` (`key.path=value`, value in YAML syntax).
+    public static func load(file: URL, overrides: [String] = []) throws(ConfigError) -> EffectiveConfig {
+        let text: String
+        do { text = try String(contentsOf: file, encoding: .utf8) } catch {
+            throw ConfigError("\(file.path): cannot read the config: \(error.localizedDescription)")
+        }
+        return try load(yaml: text, source: file.path, overrides: overrides, baseDirectory: file.deletingLastPathComponent())
+    }
+
+    /// Loads YAML text; `source` names it in messages; relative `cohort` paths resolve against
+    /// `baseDirectory`.
+    public static func load(yaml text: String, source: String, overrides: [String] = [], baseDirectory: URL? = nil)
+        throws(ConfigError) -> EffectiveConfig {
+        var user: Node
+        do {
+            user = try Yams.compose(yaml: text) ?? Node([(Node, Node)]())
+        } catch {
+            throw ConfigError("\(source): not valid YAML: \(error)")
+        }
+        guard user.mapping != nil else { throw ConfigError("\(source): the config must be a mapping of keys (task:, cohort:, train:, …)") }
+
+        let taskName = override(named: "task", in: overrides) ?? user["task"]?.string ?? RunConfig().task
+        guard let task = TaskRegistry.task(named: taskName) else {
+            throw ConfigError("\(source): task: unknown task '\(taskName)'; known tasks: \(TaskRegistry.names.joined(separator: ", "))")
+        }
+        let modelDefaults: Node
+        do { modelDefaults = try task.defaultModelNode() } catch { throw ConfigError("internal: \(task.name)'s model defaults do not encode: \(error)") }
+        let defaults = try defaultTree(modelDefaults: modelDefaults)
+        try checkKeys(user, against: defaults, path: [], source: source)
+        for assignment in overrides {
+            user = try apply(assignment, to: user, defaults: defaults)
+        }
+        let merged = merge(defaults, user)
+
+        var config: RunConfig
+        do {
+            config = try YAMLDecoder().decode(RunConfig.self, from: merged)
+        } catch {
+            throw ConfigError("\(source): \(describe(error, in: user))")
+        }
+        if let baseDirectory, !config.cohort.isEmpty, !config.cohort.hasPrefix("/") {
+            config.cohort = baseDirectory.appendingPathComponent(config.cohort).standardizedFileURL.path
+        }
+        let problems = config.problems()
+        guard problems.isEmpty else { throw ConfigError("\(source): " + problems.joined(separator: "\n  ")) }
+        let model = merged["model"]!
+        do { try task.checkModel(model) } catch {
+            throw ConfigError("\(source): model: \(describe(error, in: user["model"] ?? model))")
+        }
+        var effective = merged
+        effective["cohort"] = Node(config.cohort)
+        let yaml = (try? Yams.serialize(node: effective)) ?? ""
+        return EffectiveConfig(config: config, model: model, yaml: yaml)
+    }
+
+    /// RunConfig's defaults as a tree, with the task's model defaults after `threads_per_rank`.
+    private static func defaultTree(modelDefaults: Node) throws(ConfigError) -> Node {
+        do {
+            let base = try Yams.compose(yaml: try YAMLEncoder().encode(RunConfig()))!
+            var pairs = [(Node, Node)]()
+            for (key, value) in base.mapping! {
+                pairs.append((key, value))
+                if key.string == "threads_per_rank" { pairs.append((Node("model"), modelDefaults)) }
+            }
+            return Node(pairs)
+        } catch {
+            throw ConfigError("internal: the default config does not encode: \(error)")
+        }
+    }
+
+    /// Every key of `user` must exist in `defaults` (recursively through mappings).
+    private static func checkKeys(_ user: Node, against defaults: Node, path: [String], source: String) throws(ConfigError) {
+        guard let mapping = user.mapping, let known = defaults.mapping else { return }
+        for (key, value) in mapping {
+            let name = key.string ?? "\(key)"
+            let place = key.mark.map { "\(source):\($0.line)" } ?? source
+            guard let expected = known[name] else {
+                throw ConfigError("\(place): unknown key '\((path + [name]).joined(separator: "."))'\(suggestion(for: name, among: known))")
+            }
+            if expected.mapping != nil && value.mapping == nil && value != Node("") {
+                throw ConfigError("\(place): '\((path + [name]).joined(separator: "."))' must be a mapping with keys \(keyList(expected))")
+            }
+            try checkKeys(value, against: expected, path: path + [name], source: source)
+        }
+    }
+
+    /// Sets one `key.path=value` in `user`, after checking the path exists.
+    private static func apply(_ assignment: String, to user: Node, defaults: Node) throws(ConfigError) -> Node {
+        guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
+            throw ConfigError("--set \(assignment): expected key.path=value, e.g. --set train.steps=200")
+        }
+        let path = assignment[..<equals].split(separator: ".").map(String.init)
+        let text = String(assignment[assignment.index(after: equals)...])
+        var expected = defaults
+        for (depth, key) in path.enumerated() {
+            guard let known = expected.mapping else {
+                throw ConfigError("--set \(assignment): '\(path[..<depth].joined(separator: "."))' is not a section")
+            }
+            guard let next = known[key] else {
+                throw ConfigError("--set \(assignment): unknown key '\(path[...depth].joined(separator: "."))'\(suggestion(for: key, among: known))")
+            }
+            expected = next
+        }
+        let value: Node
+        do { value = try Yams.compose(yaml: text) ?? Node("") } catch {
+            throw ConfigError("--set \(assignment): the value is not valid YAML: \(error)")
+        }
+        return setting(value, at: path[...], in: user)
+    }
+
+    private static func setting(_ value: Node, at path: ArraySlice<String>, in node: Node) -> Node {
+        guard let key = path.first else { return value }
+        var mapping = node.mapping ?? Node.Mapping([])
+        mapping[key] = setting(value, at: path.dropFirst(), in: mapping[key] ?? Node([(Node, Node)]()))
+        return .mapping(mapping)
+    }
+
+    /// `user` laid over `defaults`: mappings merge key by key, anything else replaces.
+    private static func merge(_ defaults: Node, _ user: Node) -> Node {
+        guard var base = defaults.mapping, let over = user.mapping else { return user == Node("") && defaults.mapping != nil ? defaults : user }
+        for (key, value) in over {
+            let name = key.string ?? ""
+            base[name] = base[name].map { merge($0, value) } ?? value
+        }
+        return .mapping(base)
+    }
+
+    private static func keyList(_ node: Node) -> String {
+        (node.mapping?.keys.compactMap(\.string) ?? []).joined(separator: ", ")
+    }
+
+    private static func suggestion(for name: String, among known: Node.Mapping) -> String {
+        let names = known.keys.compactMap(\.string)
+        let close = names.min { editDistance($0, name) < editDistance($1, name) }
+        let hint = close.flatMap { editDistance($0, name) <= max(2, name.count / 3) ? " (did you mean '\($0)'?)" : nil } ?? ""
+        return "\(hint); known keys here: \(names.joined(separator: ", "))"
+    }
+
+    private static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in stride(from: 1, through: b.count, by: 1) {
+                let current = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = current
+            }
+        }
+        return row[b.count]
+    }
+
+    /// A decoding error as "key.path: what was wrong (line N)".
+    static func describe(_ error: Error, in user: Node) -> String {
+        func located(_ path: [CodingKey], _ message: String) -> String {
+            let keys = path.map(\.stringValue)
+            var node: Node? = user
+            for key in keys { node = node?[key] }
+            let line = node?.mark.map { " (line \($0.line))" } ?? ""
+            return "\(keys.joined(separator: ".")): \(message)\(line)"
+        }
+        switch error {
+        case let DecodingError.typeMismatch(type, context):
+            return located(context.codingPath, "expected \(typeName(type)): \(context.debugDescription)")
+        case let DecodingError.dataCorrupted(context):
+            return located(context.codingPath, context.debugDescription)
+        case let DecodingError.valueNotFound(type, context):
+            return located(context.codingPath, "expected \(typeName(type)), found nothing")
+        case let DecodingError.keyNotFound(key, context):
+            return located(context.codingPath + [key], "missing")
+        default:
+            return "\(error)"
+        }
+    }
+
+    private static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is Int.Type: "an integer"
+        case is Double.Type: "a number"
+        case is Bool.Type: "true or false"
+        case is String.Type: "a string"
+        default: "\(type)"
+        }
+    }
+
+    /// The value an override gives `key`, if one does.
+    private static func override(named key: String, in overrides: [String]) -> String? {
+        overrides.last { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) }
+    }
+}

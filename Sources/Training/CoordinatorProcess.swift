@@ -1,0 +1,270 @@
+import Cohorts
+import Distributed
+import Foundation
+import Yams
+
+/// `transcriptile-coordinator` (world rank 0, DESIGN §2): validates the config and the cohort,
+/// plans the run and broadcasts the plan, then watches the workers — progress, metrics,
+/// timeline, liveness, signals — and writes the run's records. It holds no model and never
+/// spins: it polls for messages and sleeps in between.
+public enum CoordinatorProcess {
+    /// Runs the coordinator; returns the process exit code.
+    public static func run(config file: URL, runDirectory: String?, overrides: [String]) -> Int32 {
+        let world: Communicator
+        do { world = try Communicator.world() } catch {
+            Console.error("transcriptile-coordinator: cannot start MPI: \(error)\n")
+            return 1
+        }
+        StopSignal.install()
+        let planned: Result<(RunPlan, EffectiveConfig), any Error>
+        if world.size < 2 {
+            planned = .failure(TrainingError.plan("""
+                no workers: start the coordinator and the workers together, e.g.
+                  launch/train \(file.path) --workers 2
+                  mpirun -np 1 transcriptile-coordinator --config \(file.path) : -np 2 transcriptile-worker
+                """))
+        } else {
+            planned = Result { try plan(file: file, runDirectory: runDirectory, overrides: overrides, workers: world.size - 1) }
+        }
+        let message: PlanMessage
+        switch planned {
+        case let .success((plan, _)): message = .plan(plan)
+        case let .failure(error):
+            let code: Int32 = (error as? TrainingError)?.exitCode ?? (error is ConfigError || error is CohortError ? 2 : 1)
+            Console.error("transcriptile-coordinator: \(error)\n")
+            message = .failure(message: "\(error)", exitCode: code)
+        }
+        do {
+            _ = try world.broadcastBytes(Array(try JSONEncoder.compact.encode(message)), root: 0)
+            _ = try world.split(color: nil, key: 0)
+            guard case let .success((plan, effective)) = planned, case .plan = message else {
+                if case let .failure(_, code) = message { return code }
+                return 1
+            }
+            return try Monitor(plan: plan, effective: effective, world: world).run()
+        } catch {
+            world.abort("coordinator: \(error)")
+        }
+    }
+
+    /// Config → cohort validation → split → batch geometry → the task's preparation.
+    static func plan(file: URL, runDirectory: String?, overrides: [String], workers: Int) throws -> (RunPlan, EffectiveConfig) {
+        let effective = try ConfigLoader.load(file: file, overrides: overrides)
+        let config = effective.config
+        let cohort = URL(fileURLWithPath: config.cohort)
+        let problems = try CohortValidator(directory: cohort).validate()
+        guard problems.isEmpty else { throw TrainingError.invalidCohort(directory: cohort.path, problems: problems.map(\.description)) }
+        let reader = try CohortReader(directory: cohort)
+        let split = DataSplit(cancerTypes: try reader.cancerTypes(),
+                              fractions: (config.train.split.train, config.train.split.validation), seed: UInt64(config.train.seed))
+        guard split.train.count >= config.train.globalBatch || !config.train.dropLast else {
+            throw TrainingError.plan("train.global_batch (\(config.train.globalBatch)) exceeds the training split (\(split.train.count) patients); lower it or set train.drop_last: false")
+        }
+        let microBatch = config.train.microBatch > 0 ? config.train.microBatch : (config.train.globalBatch + workers - 1) / workers
+        let sampler = EpochSampler(samples: split.train.count, globalBatch: config.train.globalBatch, microBatch: microBatch,
+                                   seed: UInt64(config.train.seed), dropLast: config.train.dropLast)
+        let task = TaskRegistry.task(named: config.task)!
+        let prepared = try prepare(task, reader: reader, split: split, model: effective.model)
+        let directory = runDirectory ?? (config.runDir.isEmpty ? "runs/" + file.deletingPathExtension().lastPathComponent : config.runDir)
+        let plan = RunPlan(
+            config: config, model: try Yams.serialize(node: effective.model), runDirectory: URL(fileURLWithPath: directory).standardizedFileURL.path,
+            split: split, workers: workers, microBatch: microBatch,
+            steps: config.train.steps > 0 ? config.train.steps : config.train.epochs * sampler.batchesPerEpoch,
+            stepsPerEpoch: sampler.batchesPerEpoch, prepared: prepared)
+        if config.exchange.algorithm == .reproducible && plan.microBatchesPerWorker * workers > 8192 {
+            throw TrainingError.plan("exchange.algorithm reproducible sums at most 8192 micro-batches per step; raise train.micro_batch")
+        }
+        return (plan, effective)
+    }
+
+    private static func prepare<T: Trainable>(_: T.Type, reader: CohortReader, split: DataSplit, model: Node) throws -> Data {
+        try JSONEncoder.compact.encode(try T.prepare(cohort: reader, split: split, model: try T.decodeModel(model)))
+    }
+}
+
+/// The coordinator's watch over a running job.
+private final class Monitor {
+    private let plan: RunPlan
+    private let world: Communicator
+    private let records: RunRecords
+    private let workers: Int
+    private let progress: ProgressLine
+    private var pending: [Int: [StepReport]] = [:]
+    private var completed: [(step: Int, loss: Double, seconds: Double, samples: Int)] = []
+    private var evaluations: [EvaluationReport] = []
+    private var finals: [Int: FinalReport] = [:]
+    /// Per worker: the last (step, phase) heard, ordered so that later is larger.
+    private var position: [(step: Int, phase: Int, text: String)]
+    private var lastHeard = 0.0
+    private var stopSent = false
+    private var start = 0.0
+    private var shares = (data: 0.0, exchange: 0.0, overlapped: 0.0, step: 0.0)
+
+    init(plan: RunPlan, effective: EffectiveConfig, world: Communicator) throws {
+        self.plan = plan
+        self.world = world
+        workers = plan.workers
+        records = try RunRecords(directory: URL(fileURLWithPath: plan.runDirectory))
+        progress = ProgressLine(total: plan.steps, every: plan.config.progress.everyS)
+        position = Array(repeating: (-1, 0, "starting"), count: plan.workers)
+        try records.write("config.yaml", Data(effective.yaml.utf8))
+        try records.write("run_plan.json", try JSONEncoder.pretty.encode(plan))
+        let c = plan.config
+        Console.output("""
+            # effective config (also in \(plan.runDirectory)/config.yaml)
+            \(effective.yaml.trimmingCharacters(in: .newlines))
+            # plan: task \(c.task) on \(plan.workers) worker\(plan.workers == 1 ? "" : "s"); \(plan.split.train.count)/\(plan.split.validation.count)/\(plan.split.test.count) train/validation/test patients; \
+            \(plan.steps) steps (\(plan.stepsPerEpoch) per epoch) of \(c.train.globalBatch) samples in micro-batches of \(plan.microBatch) \
+            (\(plan.microBatchesPerStep) per step); exchange \(c.exchange.algorithm.rawValue), buckets of \(c.exchange.bucketMb) MB
+
+            """)
+    }
+
+    func run() throws -> Int32 {
+        let ready = try world.startBarrier()
+        while try !ready.test() { try poll() }
+        start = Date.timeIntervalSinceReferenceDate
+        lastHeard = start
+        while finals.count < workers { try poll() }
+        progress.finish()
+        try writeRecords()
+        return 0
+    }
+
+    /// Handles every message that has arrived; otherwise sleeps a moment and checks liveness
+    /// and signals.
+    private func poll() throws {
+        if let message = try world.arrived() {
+            let bytes = Data(try world.receive(message))
+            lastHeard = Date.timeIntervalSinceReferenceDate
+            try handle(tag: MessageTag(rawValue: message.tag), bytes: bytes, from: message.source)
+            return
+        }
+        let now = Date.timeIntervalSinceReferenceDate
+        if StopSignal.isRaised && !stopSent {
+            stopSent = true
+            progress.note("signal received: stopping all workers at the next step boundary")
+            for worker in 0..<workers { try world.send([], to: worker + 1, tag: MessageTag.stop.rawValue) }
+        }
+        if start > 0, now - lastHeard > plan.config.liveness.timeoutS { world.abort(livenessMessage(silent: now - lastHeard)) }
+        usleep(2000)
+    }
+
+    private func handle(tag: MessageTag?, bytes: Data, from source: Int) throws {
+        let decoder = JSONDecoder.lenient
+        switch tag {
+        case .step:
+            let report = try decoder.decode(StepReport.self, from: bytes)
+            position[report.worker] = (report.step, 2, "finished step \(report.step)")
+            pending[report.step, default: []].append(report)
+            for span in report.spans { records.addSpan(span, worker: report.worker, step: report.step) }
+            if pending[report.step]!.count == workers { complete(step: report.step) }
+        case .beat:
+            let beat = try decoder.decode(Beat.self, from: bytes)
+            position[beat.worker] = (beat.step, 1, "\(beat.phase == "exchange" ? "waiting in the gradient exchange of" : beat.phase + " at") step \(beat.step)")
+        case .failure:
+            let failure = try decoder.decode(Failure.self, from: bytes)
+            progress.finish()
+            world.abort("worker \(failure.worker) (rank \(source)) failed: \(failure.message)", code: failure.exitCode)
+        case .evaluation:
+            let report = try decoder.decode(EvaluationReport.self, from: bytes)
+            evaluations.append(report)
+            var line: [String: Any] = ["step": report.step, "split": report.split]
+            for (key, value) in report.metrics { line[key] = value }
+            records.appendMetrics(line)
+            let shown = report.metrics.filter { $0.key != "count" }.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4f", $0.value))" }
+            progress.note("\(report.split) at step \(report.step): " + shown.joined(separator: ", "))
+        case .final:
+            let report = try decoder.decode(FinalReport.self, from: bytes)
+            finals[report.worker] = report
+        case .stop, nil:
+            throw TrainingError.plan("unexpected message tag from rank \(source)")
+        }
+    }
+
+    /// All workers reported `step`: one metrics line and a progress update.
+    private func complete(step: Int) {
+        let reports = pending.removeValue(forKey: step)!
+        let samples = reports.map(\.samples).reduce(0, +)
+        let loss = reports.map(\.lossSum).reduce(0, +) / Double(max(samples, 1))
+        func slowest(_ name: String) -> Double { reports.map { $0.spans.first { $0.name == name }?.duration ?? 0 }.max() ?? 0 }
+        let ends = reports.compactMap { $0.spans.last.map { $0.start + $0.duration } }
+        let begins = reports.compactMap { $0.spans.first?.start }
+        let seconds = (ends.max() ?? 0) - (begins.min() ?? 0)
+        let first = reports[0]
+        let elapsed = Date.timeIntervalSinceReferenceDate - start
+        records.appendMetrics([
+            "step": step, "epoch": first.epoch, "loss": loss, "lr": first.learningRate, "grad_norm": first.gradientNorm,
+            "samples": samples, "step_s": seconds, "samples_per_s": Double(samples) / max(seconds, 1e-9), "time_s": elapsed,
+            "data_wait_s": slowest("data-wait"), "compute_s": slowest("compute"), "exchange_s": slowest("exchange"),
+            "exchange_overlapped_s": reports.map(\.overlappedExchange).max() ?? 0, "optimizer_s": slowest("optimizer"),
+        ])
+        completed.append((step, loss, seconds, samples))
+        if step > 0 {  // the first step carries start-up costs
+            shares.data += slowest("data-wait")
+            shares.exchange += slowest("exchange")
+            shares.overlapped += reports.map(\.overlappedExchange).max() ?? 0
+            shares.step += seconds
+        }
+        progress.update(step: step + 1, epoch: first.epoch, loss: loss, samplesPerSecond: Double(samples) / max(seconds, 1e-9), elapsed: elapsed)
+    }
+
+    /// Names the workers that fell behind when the job went silent.
+    private func livenessMessage(silent: Double) -> String {
+        let latest = position.map { ($0.step, $0.phase) }.max { $0 < $1 }!
+        let behind = position.indices.filter { (position[$0].step, position[$0].phase) < latest }
+        let suspects = behind.isEmpty ? Array(position.indices) : behind
+        let named = suspects.map { "worker \($0) (rank \($0 + 1), last \(position[$0].text))" }.joined(separator: ", ")
+        let others = position.indices.filter { !suspects.contains($0) }
+        let waiting = others.isEmpty ? "" : "; the others are \(position[others[0]].text)"
+        return "no word from any worker for \(Int(silent)) s (liveness.timeout_s = \(plan.config.liveness.timeoutS)): suspect \(named)\(waiting). Ending the job."
+    }
+
+    private func writeRecords() throws {
+        try records.writeTimeline(workers: workers)
+        let hashes = Set(finals.values.map(\.parameterSHA256))
+        let final = finals[0]!
+        let steps = completed.map(\.seconds).dropFirst().sorted()
+        let median = steps.isEmpty ? completed.first?.seconds ?? 0 : steps[steps.count / 2]
+        let tail = completed.suffix(10).map(\.loss)
+        var evaluation = [String: Any](), validation = [String: Any]()
+        for report in evaluations where report.step == final.steps {
+            for (key, value) in report.metrics where key != "count" {
+                if report.split == "test" { evaluation[key] = value } else { validation[key] = value }
+            }
+        }
+        let summary: [String: Any] = [
+            "task": plan.config.task, "run_dir": plan.runDirectory, "workers": workers, "final_step": final.steps,
+            "steps_planned": plan.steps, "stopped_early": final.stoppedEarly,
+            "loss": ["first": completed.first?.loss ?? Double.nan, "last": completed.last?.loss ?? Double.nan,
+                     "last_10_mean": tail.isEmpty ? Double.nan : tail.reduce(0, +) / Double(tail.count)],
+            "evaluation": evaluation, "validation": validation,
+            "parameters": ["count": final.parameterCount, "sha256": final.parameterSHA256, "workers_agree": hashes.count == 1],
+            "timing": ["wall_s": Date.timeIntervalSinceReferenceDate - start, "median_step_s": median,
+                       "samples_per_s": Double(completed.map(\.samples).reduce(0, +)) / max(completed.map(\.seconds).reduce(0, +), 1e-9),
+                       "data_wait_share": shares.data / max(shares.step, 1e-9), "exchange_wait_share": shares.exchange / max(shares.step, 1e-9),
+                       "exchange_overlapped_share": shares.overlapped / max(shares.step, 1e-9)],
+            "exchange": plan.config.exchange.algorithm.rawValue,
+        ]
+        try records.write("summary.json", try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted]))
+        try lossPlot().writePNG(to: records.directory.appendingPathComponent("loss_curve.png").path)
+
+        let figures = evaluation.sorted { $0.key < $1.key }.compactMap { key, value in (value as? Double).map { "test \(key) \(String(format: "%.4f", $0))" } }
+        Console.output("""
+            finished \(final.steps)/\(plan.steps) steps\(final.stoppedEarly ? " (stopped early by a signal)" : "") in \(ProgressLine.clock(Date.timeIntervalSinceReferenceDate - start)): \
+            loss \(String(format: "%.4f", completed.first?.loss ?? .nan)) → \(String(format: "%.4f", completed.last?.loss ?? .nan))\(figures.isEmpty ? "" : "; " + figures.joined(separator: ", "))
+            median step \(String(format: "%.1f", median * 1e3)) ms; waiting on data \(String(format: "%.1f", 100 * shares.data / max(shares.step, 1e-9))) %, \
+            on the exchange \(String(format: "%.1f", 100 * shares.exchange / max(shares.step, 1e-9))) % (+\(String(format: "%.1f", 100 * shares.overlapped / max(shares.step, 1e-9))) % during backward)
+            parameters: \(final.parameterCount) floats, sha256 \(final.parameterSHA256)\(hashes.count == 1 ? " (all \(workers) workers agree)" : " — WORKERS DISAGREE: \(hashes.count) different hashes")
+            records: \(plan.runDirectory)/{config.yaml, run_plan.json, metrics.jsonl, timeline.json, loss_curve.png, summary.json}
+
+            """)
+    }
+
+    private func lossPlot() -> Plot {
+        var series = [Plot.Series(name: "train loss", color: Plot.palette[0], points: completed.map { (Double($0.step + 1), $0.loss) })]
+        let validation = evaluations.filter { $0.split == "validation" }.compactMap { e in e.metrics["loss"].map { (Double(e.step), $0) } }
+        if !validation.isEmpty { series.append(Plot.Series(name: "validation loss", color: Plot.palette[1], points: validation, dots: true)) }
+        return Plot(title: "\(plan.config.task): loss on \(workers) worker\(workers == 1 ? "" : "s")", xLabel: "step", yLabel: "loss", series: series)
+    }
+}

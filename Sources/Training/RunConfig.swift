@@ -1,0 +1,144 @@
+import Distributed
+import Foundation
+
+/// A training run's configuration: the YAML file of DESIGN §8. Every key has a documented
+/// default (`Docs/Running.md`); the stable keys scripts rely on are `task`, `cohort`,
+/// `train.steps`, `train.global_batch`, `train.seed`, `checkpoint.every_steps`,
+/// `checkpoint.keep_last`, `exchange.algorithm`, `exchange.bucket_mb` and `threads_per_rank`.
+/// The `model` section belongs to the task and is decoded by it.
+public struct RunConfig: Codable, Sendable, Equatable {
+    public var task = CancerTypeTask.name
+    /// The cohort directory (relative paths are relative to the config file).
+    public var cohort = ""
+    /// Where the run writes its records; `--run-dir` overrides. Empty: runs/<config name>.
+    public var runDir = ""
+    /// BLAS and kernel threads per worker rank.
+    public var threadsPerRank = 1
+    public var optimizer = Optimizer()
+    public var schedule = Schedule()
+    public var train = Train()
+    public var evaluation = Evaluation()
+    public var checkpoint = Checkpoint()
+    public var exchange = Exchange()
+    public var liveness = Liveness()
+    public var progress = Progress()
+
+    public init() {}
+
+    public struct Optimizer: Codable, Sendable, Equatable {
+        /// adamw, adam or sgd.
+        public var name = "adamw"
+        public var lr = 1e-3
+        public var weightDecay = 0.01
+        public var beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8
+        /// SGD only.
+        public var momentum = 0.9
+        /// Clip the global gradient norm to this (0: no clipping).
+        public var clipNorm = 1.0
+
+        enum CodingKeys: String, CodingKey {
+            case name, lr, weightDecay = "weight_decay", beta1, beta2, epsilon, momentum, clipNorm = "clip_norm"
+        }
+    }
+
+    /// Linear warm-up to `optimizer.lr`, then cosine decay to `min_lr` at the last step.
+    public struct Schedule: Codable, Sendable, Equatable {
+        public var warmupSteps = 0
+        public var minLr = 0.0
+
+        enum CodingKeys: String, CodingKey { case warmupSteps = "warmup_steps", minLr = "min_lr" }
+    }
+
+    public struct Train: Codable, Sendable, Equatable {
+        /// Optimizer steps; 0 means `epochs` × batches per epoch.
+        public var steps = 0
+        public var epochs = 0
+        /// Samples per optimizer step, whatever the number of workers.
+        public var globalBatch = 64
+        /// Samples per forward/backward pass; 0: global_batch / workers, rounded up. Fix it to
+        /// make every computation (and, with `reproducible`, the weights) independent of the
+        /// number of workers.
+        public var microBatch = 0
+        public var seed = 0
+        /// Patient fractions for training and validation; the rest is the test split.
+        public var split = Split()
+        public var dropLast = true
+
+        public struct Split: Codable, Sendable, Equatable {
+            public var train = 0.6, validation = 0.2
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case steps, epochs, globalBatch = "global_batch", microBatch = "micro_batch", seed, split, dropLast = "drop_last"
+        }
+    }
+
+    public struct Evaluation: Codable, Sendable, Equatable {
+        /// Evaluate on the validation split every this many steps (0: only at the end).
+        public var everySteps = 0
+
+        enum CodingKeys: String, CodingKey { case everySteps = "every_steps" }
+    }
+
+    /// Checkpoint cadence and retention (the sharded checkpoints of the checkpoint issue).
+    public struct Checkpoint: Codable, Sendable, Equatable {
+        public var everySteps = 0
+        public var keepLast = 3
+
+        enum CodingKeys: String, CodingKey { case everySteps = "every_steps", keepLast = "keep_last" }
+    }
+
+    public struct Exchange: Codable, Sendable, Equatable {
+        public var algorithm = ExchangeAlgorithm.mpi
+        public var bucketMb = 4.0
+
+        enum CodingKeys: String, CodingKey { case algorithm, bucketMb = "bucket_mb" }
+    }
+
+    public struct Liveness: Codable, Sendable, Equatable {
+        /// End the job when no worker has reported for this long (seconds).
+        public var timeoutS = 30.0
+
+        enum CodingKeys: String, CodingKey { case timeoutS = "timeout_s" }
+    }
+
+    public struct Progress: Codable, Sendable, Equatable {
+        /// When stderr is not a terminal, print a progress line at most this often (seconds).
+        public var everyS = 10.0
+
+        enum CodingKeys: String, CodingKey { case everyS = "every_s" }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case task, cohort, runDir = "run_dir", threadsPerRank = "threads_per_rank", optimizer, schedule, train, evaluation,
+             checkpoint, exchange, liveness, progress
+    }
+
+    /// Problems no single key's type can express, each naming its key.
+    func problems() -> [String] {
+        var problems = [String]()
+        func require(_ ok: Bool, _ message: @autoclosure () -> String) { if !ok { problems.append(message()) } }
+        require(!cohort.isEmpty, "cohort: required (the cohort directory to train on)")
+        require(threadsPerRank >= 1, "threads_per_rank: must be ≥ 1, got \(threadsPerRank)")
+        require(["adamw", "adam", "sgd"].contains(optimizer.name), "optimizer.name: must be adamw, adam or sgd, got '\(optimizer.name)'")
+        require(optimizer.lr > 0, "optimizer.lr: must be > 0, got \(optimizer.lr)")
+        require(optimizer.clipNorm >= 0, "optimizer.clip_norm: must be ≥ 0 (0 turns clipping off), got \(optimizer.clipNorm)")
+        require(schedule.warmupSteps >= 0, "schedule.warmup_steps: must be ≥ 0, got \(schedule.warmupSteps)")
+        require(schedule.minLr >= 0 && schedule.minLr <= optimizer.lr, "schedule.min_lr: must be in 0…optimizer.lr, got \(schedule.minLr)")
+        require(train.steps > 0 || train.epochs > 0, "train.steps / train.epochs: set one of them to a positive number")
+        require(train.steps >= 0 && train.epochs >= 0, "train.steps and train.epochs must be ≥ 0")
+        require(train.globalBatch >= 1, "train.global_batch: must be ≥ 1, got \(train.globalBatch)")
+        require(train.microBatch >= 0 && train.microBatch <= train.globalBatch,
+                "train.micro_batch: must be in 0…train.global_batch (\(train.globalBatch)), got \(train.microBatch)")
+        require(train.seed >= 0, "train.seed: must be ≥ 0, got \(train.seed)")
+        require(train.split.train > 0 && train.split.validation >= 0 && train.split.train + train.split.validation <= 1,
+                "train.split: need train > 0, validation ≥ 0 and train + validation ≤ 1, got \(train.split.train) and \(train.split.validation)")
+        require(evaluation.everySteps >= 0, "evaluation.every_steps: must be ≥ 0, got \(evaluation.everySteps)")
+        require(checkpoint.everySteps >= 0, "checkpoint.every_steps: must be ≥ 0, got \(checkpoint.everySteps)")
+        require(checkpoint.keepLast >= 1, "checkpoint.keep_last: must be ≥ 1, got \(checkpoint.keepLast)")
+        require(exchange.bucketMb > 0, "exchange.bucket_mb: must be > 0, got \(exchange.bucketMb)")
+        require(liveness.timeoutS > 0, "liveness.timeout_s: must be > 0, got \(liveness.timeoutS)")
+        require(progress.everyS > 0, "progress.every_s: must be > 0, got \(progress.everyS)")
+        return problems
+    }
+}

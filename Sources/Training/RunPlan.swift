@@ -1,0 +1,118 @@
+import Cohorts
+import Foundation
+
+/// What the coordinator decides before training and broadcasts to every worker (DESIGN §2):
+/// the effective config, the data split, the resolved batch geometry and the task's prepared
+/// data. Stored in the run directory as `run_plan.json`.
+public struct RunPlan: Codable, Sendable {
+    public var config: RunConfig
+    /// The task's model section as YAML.
+    public var model: String
+    public var runDirectory: String
+    public var split: DataSplit
+    public var workers: Int
+    /// Resolved `train.micro_batch`.
+    public var microBatch: Int
+    /// Resolved `train.steps`.
+    public var steps: Int
+    public var stepsPerEpoch: Int
+    /// The task's `Prepared`, as JSON.
+    public var prepared: Data
+
+    /// Micro-batches in one full global batch, and the most any worker runs in one step.
+    public var microBatchesPerStep: Int { (config.train.globalBatch + microBatch - 1) / microBatch }
+    public var microBatchesPerWorker: Int { (microBatchesPerStep + workers - 1) / workers }
+}
+
+/// Tags of the point-to-point messages between workers and the coordinator.
+enum MessageTag: Int {
+    /// Worker → coordinator, after each step: `StepReport`.
+    case step = 10
+    /// Worker → coordinator, entering a phase that waits on the others: `Beat`.
+    case beat = 11
+    /// Worker → coordinator: `Failure`; the coordinator ends the job naming the worker.
+    case failure = 12
+    /// Coordinator → worker: stop at the next step boundary (a signal arrived).
+    case stop = 13
+    /// Worker 0 → coordinator: `EvaluationReport`.
+    case evaluation = 14
+    /// Worker → coordinator, after the last step: `FinalReport`.
+    case final = 15
+}
+
+/// The plan broadcast, or why there is none (every rank then exits with `exitCode`).
+enum PlanMessage: Codable {
+    case plan(RunPlan)
+    case failure(message: String, exitCode: Int32)
+}
+
+/// A span of a rank's time, in seconds since the run's common start.
+struct Span: Codable {
+    var name: String
+    var start: Double
+    var duration: Double
+}
+
+struct StepReport: Codable {
+    var worker: Int
+    var step: Int
+    var epoch: Int
+    /// Sum of the per-sample loss over this worker's samples, and their number.
+    var lossSum: Double
+    var samples: Int
+    var learningRate: Double
+    var gradientNorm: Double
+    /// Seconds of exchange work done inside backward (overlapped with computing).
+    var overlappedExchange: Double
+    var spans: [Span]
+}
+
+struct Beat: Codable {
+    var worker: Int
+    var step: Int
+    var phase: String
+}
+
+struct Failure: Codable {
+    var worker: Int
+    var message: String
+    var exitCode: Int32
+}
+
+struct EvaluationReport: Codable {
+    var step: Int
+    var split: String
+    var metrics: [String: Double]
+}
+
+struct FinalReport: Codable {
+    var worker: Int
+    var steps: Int
+    var parameterCount: Int
+    var parameterSHA256: String
+    var stoppedEarly: Bool
+}
+
+extension JSONEncoder {
+    static let compact: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return encoder
+    }()
+
+    static let pretty: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return encoder
+    }()
+}
+
+extension JSONDecoder {
+    static let lenient: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return decoder
+    }()
+}
