@@ -69,7 +69,7 @@ public enum ConfigLoader {
         do { try task.checkModel(model) } catch {
             throw ConfigError("\(source): model: \(describe(error, in: user["model"] ?? model))")
         }
-        var effective = merged
+        var effective = plainNumbers(merged)
         effective["cohort"] = Node(config.cohort)
         let yaml = (try? Yams.serialize(node: effective)) ?? ""
         return EffectiveConfig(config: config, model: model, yaml: yaml)
@@ -145,6 +145,23 @@ public enum ConfigLoader {
             base[name] = base[name].map { merge($0, value) } ?? value
         }
         return .mapping(base)
+    }
+
+    /// The tree with numbers as Swift prints them (0.9, 30.0, 1e-08) instead of YAML's encoder
+    /// style (9e-1, 3e+1), for the printed config.
+    private static func plainNumbers(_ node: Node) -> Node {
+        switch node {
+        case var .mapping(mapping):
+            for key in mapping.keys.compactMap(\.string) { mapping[key] = mapping[key].map(plainNumbers) }
+            return .mapping(mapping)
+        case let .sequence(sequence):
+            return Node(sequence.map(plainNumbers))
+        case let .scalar(scalar):
+            guard scalar.string.contains("e"), let value = Double(scalar.string) else { return node }
+            return Node("\(value)", Tag(.float))
+        default:
+            return node
+        }
     }
 
     private static func keyList(_ node: Node) -> String {

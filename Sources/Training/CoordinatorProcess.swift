@@ -11,7 +11,10 @@ public enum CoordinatorProcess {
     /// Runs the coordinator; returns the process exit code.
     public static func run(config file: URL, runDirectory: String?, overrides: [String]) -> Int32 {
         let world: Communicator
-        do { world = try Communicator.world() } catch {
+        do {
+            try MPIRuntime.start(requesting: .multiple)  // the workers' heartbeat threads need it: ask alike
+            world = try Communicator.world()
+        } catch {
             Console.error("transcriptile-coordinator: cannot start MPI: \(error)\n")
             return 1
         }
@@ -66,6 +69,7 @@ public enum CoordinatorProcess {
         let task = TaskRegistry.task(named: config.task)!
         let prepared = try prepare(task, reader: reader, split: split, model: effective.model)
         let directory = runDirectory ?? (config.runDir.isEmpty ? "runs/" + file.deletingPathExtension().lastPathComponent : config.runDir)
+        try RunRecords.checkUnused(URL(fileURLWithPath: directory))
         let plan = RunPlan(
             config: config, model: try Yams.serialize(node: effective.model), runDirectory: URL(fileURLWithPath: directory).standardizedFileURL.path,
             split: split, workers: workers, microBatch: microBatch,
@@ -95,7 +99,10 @@ private final class Monitor {
     private var finals: [Int: FinalReport] = [:]
     /// Per worker: the last (step, phase) heard, ordered so that later is larger.
     private var position: [(step: Int, phase: Int, text: String)]
-    private var lastHeard = 0.0
+    /// When anything (even a heartbeat) last came from each worker, and when any progress did.
+    private var lastSeen: [Double]
+    private var lastProgress = 0.0
+    private var slowestStep = 0.0
     private var stopSent = false
     private var start = 0.0
     private var shares = (data: 0.0, exchange: 0.0, overlapped: 0.0, step: 0.0)
@@ -107,6 +114,7 @@ private final class Monitor {
         records = try RunRecords(directory: URL(fileURLWithPath: plan.runDirectory))
         progress = ProgressLine(total: plan.steps, every: plan.config.progress.everyS)
         position = Array(repeating: (-1, 0, "starting"), count: plan.workers)
+        lastSeen = Array(repeating: 0, count: plan.workers)
         try records.write("config.yaml", Data(effective.yaml.utf8))
         try records.write("run_plan.json", try JSONEncoder.pretty.encode(plan))
         let c = plan.config
@@ -124,7 +132,8 @@ private final class Monitor {
         let ready = try world.startBarrier()
         while try !ready.test() { try poll() }
         start = Date.timeIntervalSinceReferenceDate
-        lastHeard = start
+        lastProgress = start
+        lastSeen = Array(repeating: start, count: workers)
         while finals.count < workers { try poll() }
         progress.finish()
         try writeRecords()
@@ -136,7 +145,9 @@ private final class Monitor {
     private func poll() throws {
         if let message = try world.arrived() {
             let bytes = Data(try world.receive(message))
-            lastHeard = Date.timeIntervalSinceReferenceDate
+            let now = Date.timeIntervalSinceReferenceDate
+            if message.source > 0 { lastSeen[message.source - 1] = now }
+            if message.tag != MessageTag.heartbeat.rawValue { lastProgress = now }
             try handle(tag: MessageTag(rawValue: message.tag), bytes: bytes, from: message.source)
             return
         }
@@ -146,7 +157,7 @@ private final class Monitor {
             progress.note("signal received: stopping all workers at the next step boundary")
             for worker in 0..<workers { try world.send([], to: worker + 1, tag: MessageTag.stop.rawValue) }
         }
-        if start > 0, now - lastHeard > plan.config.liveness.timeoutS { world.abort(livenessMessage(silent: now - lastHeard)) }
+        if start > 0 { checkLiveness(now) }
         usleep(2000)
     }
 
@@ -177,6 +188,8 @@ private final class Monitor {
         case .final:
             let report = try decoder.decode(FinalReport.self, from: bytes)
             finals[report.worker] = report
+        case .heartbeat:
+            break
         case .stop, nil:
             throw TrainingError.plan("unexpected message tag from rank \(source)")
         }
@@ -200,6 +213,7 @@ private final class Monitor {
             "exchange_overlapped_s": reports.map(\.overlappedExchange).max() ?? 0, "optimizer_s": slowest("optimizer"),
         ])
         completed.append((step, loss, seconds, samples))
+        slowestStep = max(slowestStep, seconds)
         if step > 0 {  // the first step carries start-up costs
             shares.data += slowest("data-wait")
             shares.exchange += slowest("exchange")
@@ -209,15 +223,25 @@ private final class Monitor {
         progress.update(step: step + 1, epoch: first.epoch, loss: loss, samplesPerSecond: Double(samples) / max(seconds, 1e-9), elapsed: elapsed)
     }
 
-    /// Names the workers that fell behind when the job went silent.
-    private func livenessMessage(silent: Double) -> String {
+    /// Ends the job if a worker went silent (no message, not even a heartbeat, for
+    /// `liveness.timeout_s`), or if nobody made progress for that long and ten times the slowest
+    /// step — naming the silent workers, or else the ones that fell behind.
+    private func checkLiveness(_ now: Double) {
+        let timeout = plan.config.liveness.timeoutS
+        let silent = lastSeen.indices.filter { now - lastSeen[$0] > timeout }
+        func named(_ workers: [Int]) -> String {
+            workers.map { "worker \($0) (rank \($0 + 1), last \(position[$0].text))" }.joined(separator: ", ")
+        }
+        if !silent.isEmpty {
+            world.abort("\(named(silent)) stopped answering: nothing, not even a heartbeat, for \(Int(timeout)) s (liveness.timeout_s). Ending the job.")
+        }
+        guard now - lastProgress > max(timeout, 10 * slowestStep) else { return }
         let latest = position.map { ($0.step, $0.phase) }.max { $0 < $1 }!
         let behind = position.indices.filter { (position[$0].step, position[$0].phase) < latest }
         let suspects = behind.isEmpty ? Array(position.indices) : behind
-        let named = suspects.map { "worker \($0) (rank \($0 + 1), last \(position[$0].text))" }.joined(separator: ", ")
         let others = position.indices.filter { !suspects.contains($0) }
         let waiting = others.isEmpty ? "" : "; the others are \(position[others[0]].text)"
-        return "no word from any worker for \(Int(silent)) s (liveness.timeout_s = \(plan.config.liveness.timeoutS)): suspect \(named)\(waiting). Ending the job."
+        world.abort("no progress for \(Int(now - lastProgress)) s although every worker is alive: suspect \(named(suspects))\(waiting). Ending the job.")
     }
 
     private func writeRecords() throws {

@@ -38,6 +38,8 @@ enum MessageTag: Int {
     case evaluation = 14
     /// Worker → coordinator, after the last step: `FinalReport`.
     case final = 15
+    /// Worker → coordinator, every few seconds from a thread of its own: it is alive.
+    case heartbeat = 16
 }
 
 /// The plan broadcast, or why there is none (every rank then exits with `exitCode`).

@@ -8,14 +8,19 @@ final class RunRecords {
     private let metrics: FileHandle
     private var events: [[String: Any]] = []
 
-    /// Creates the run directory; refuses one that already holds a run's metrics.
+    /// Refuses a directory that already holds a run's metrics: a new run never overwrites one.
+    static func checkUnused(_ directory: URL) throws {
+        if FileManager.default.fileExists(atPath: directory.appendingPathComponent("metrics.jsonl").path) {
+            throw TrainingError.plan("\(directory.path) already holds a run (metrics.jsonl); choose another --run-dir or remove it")
+        }
+    }
+
+    /// Creates the run directory (after `checkUnused`).
     init(directory: URL) throws {
         self.directory = directory
         let manager = FileManager.default
         let metricsFile = directory.appendingPathComponent("metrics.jsonl")
-        if manager.fileExists(atPath: metricsFile.path) {
-            throw TrainingError.plan("\(directory.path) already holds a run (metrics.jsonl); choose another --run-dir or remove it")
-        }
+        try Self.checkUnused(directory)
         do {
             try manager.createDirectory(at: directory, withIntermediateDirectories: true)
             manager.createFile(atPath: metricsFile.path, contents: nil)

@@ -13,8 +13,11 @@ import Yams
 /// naming this worker.
 public enum WorkerProcess {
     public static func main() -> Never {
-        let world: Communicator
-        do { world = try Communicator.world() } catch {
+        let world: Communicator, threadLevel: MPIRuntime.ThreadLevel
+        do {
+            threadLevel = try MPIRuntime.start(requesting: .multiple)  // for the heartbeat thread
+            world = try Communicator.world()
+        } catch {
             Console.error("transcriptile-worker: cannot start MPI: \(error)\n")
             exit(1)
         }
@@ -26,6 +29,7 @@ public enum WorkerProcess {
             case let .failure(_, exitCode):
                 exit(exitCode)  // the coordinator has said why
             case let .plan(plan):
+                if threadLevel == .multiple { Heartbeat.start(world, every: min(1, plan.config.liveness.timeoutS / 5)) }
                 guard let task = TaskRegistry.task(named: plan.config.task) else { throw TrainingError.plan("unknown task \(plan.config.task)") }
                 try train(task, plan: plan, world: world, workers: workers)
                 exit(0)
@@ -50,6 +54,21 @@ public enum WorkerProcess {
 
     private static func train<T: Trainable>(_: T.Type, plan: RunPlan, world: Communicator, workers: Communicator) throws {
         try WorkerLoop<T>(plan: plan, world: world, workers: workers).run()
+    }
+}
+
+/// Tells the coordinator this process is alive, from a thread of its own, so that a worker that
+/// stops answering (a crash, a frozen node, SIGSTOP) is told apart from one waiting on the others.
+enum Heartbeat {
+    static func start(_ world: Communicator, every interval: Double) {
+        let thread = Thread {
+            while true {
+                Thread.sleep(forTimeInterval: interval)
+                guard (try? world.send([], to: 0, tag: MessageTag.heartbeat.rawValue)) != nil else { return }
+            }
+        }
+        thread.name = "heartbeat"
+        thread.start()
     }
 }
 

@@ -8,11 +8,11 @@ final class MultiRankLaunchTests: XCTestCase {
         try XCTSkipIf(RankTests.isRankProcess, "this is a rank process; the launcher runs outside mpirun")
     }
 
-    private func runCollectives(ranks: Int) throws {
-        let result = try RankTests.launch("DistributedTests.CollectiveRankTests", ranks: ranks)
+    private func runCollectives(ranks: Int, _ testClass: String = "DistributedTests.CollectiveRankTests", atLeast: Int = 10) throws {
+        let result = try RankTests.launch(testClass, ranks: ranks)
         XCTAssertEqual(result.status, 0, result.output)
         let outcomes = RankTests.outcomes(in: result)
-        XCTAssertGreaterThanOrEqual(outcomes.count, 10, result.output)
+        XCTAssertGreaterThanOrEqual(outcomes.count, atLeast, result.output)
         for (test, counts) in outcomes {
             XCTAssertEqual(counts, ["passed": ranks], "\(test) passes on every rank\n" + result.output)
         }
@@ -20,6 +20,8 @@ final class MultiRankLaunchTests: XCTestCase {
 
     func testCollectivesOnTwoRanks() throws { try runCollectives(ranks: 2) }
     func testCollectivesOnThreeRanks() throws { try runCollectives(ranks: 3) }
+    func testGradientExchangeOnTwoRanks() throws { try runCollectives(ranks: 2, "DistributedTests.ExchangeRankTests", atLeast: 3) }
+    func testGradientExchangeOnThreeRanks() throws { try runCollectives(ranks: 3, "DistributedTests.ExchangeRankTests", atLeast: 3) }
 
     func testAbortingRankEndsTheJobAndIsNamed() throws {
         let result = try RankTests.launch("DistributedTests.AbortRankTests", ranks: 2, timeout: 60)

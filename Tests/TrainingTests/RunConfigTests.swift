@@ -3,12 +3,61 @@ import Training
 import XCTest
 
 final class RunConfigTests: XCTestCase {
-    func testDefaultsFillEveryKeyNotGiven() throws {
-        let effective = try ConfigLoader.load(yaml: "cohort: /data/sim\ntrain:\n  steps: 5\n", source: "run.yaml")
+    private func load(_ yaml: String, _ overrides: [String] = []) throws -> EffectiveConfig {
+        try ConfigLoader.load(yaml: yaml, source: "run.yaml", overrides: overrides, baseDirectory: URL(fileURLWithPath: "/configs"))
+    }
+
+    private func message(_ yaml: String, _ overrides: [String] = []) -> String {
+        do {
+            _ = try load(yaml, overrides)
+            return "no error"
+        } catch { return "\(error)" }
+    }
+
+    func testDefaultsFillEveryKeyNotGivenAndRelativeCohortsResolveAgainstTheFile() throws {
+        let effective = try load("cohort: data/sim\ntrain:\n  steps: 5\n")
         XCTAssertEqual(effective.config.train.steps, 5)
         XCTAssertEqual(effective.config.train.globalBatch, 64)
         XCTAssertEqual(effective.config.exchange.algorithm, .mpi)
+        XCTAssertEqual(effective.config.cohort, "/configs/data/sim")
         XCTAssertTrue(effective.yaml.contains("global_batch: 64"), effective.yaml)
         XCTAssertTrue(effective.yaml.contains("hidden:"), "the task's model defaults are part of the effective config\n" + effective.yaml)
+    }
+
+    func testOverridesApplyToAnyKeyIncludingNestedAndModelKeys() throws {
+        let effective = try load("cohort: /c\ntrain: {steps: 5}\n", ["train.steps=200", "exchange.algorithm=reproducible", "model.hidden=[32]", "threads_per_rank=2"])
+        XCTAssertEqual(effective.config.train.steps, 200)
+        XCTAssertEqual(effective.config.exchange.algorithm, .reproducible)
+        XCTAssertEqual(effective.config.threadsPerRank, 2)
+        XCTAssertTrue(effective.yaml.contains("- 32"), effective.yaml)
+    }
+
+    func testUnknownKeysAreErrorsWithTheLineAndASuggestion() {
+        let text = message("cohort: /c\ntrain:\n  stpes: 5\n")
+        XCTAssertTrue(text.contains("run.yaml:3: unknown key 'train.stpes' (did you mean 'steps'?)"), text)
+        XCTAssertTrue(text.contains("known keys here: steps, epochs, global_batch"), text)
+        let top = message("cohort: /c\nlearning_rate: 0.1\ntrain: {steps: 1}\n")
+        XCTAssertTrue(top.contains("run.yaml:2: unknown key 'learning_rate'"), top)
+        let model = message("cohort: /c\ntrain: {steps: 1}\nmodel:\n  hiden: [3]\n")
+        XCTAssertTrue(model.contains("run.yaml:4: unknown key 'model.hiden' (did you mean 'hidden'?)"), model)
+        let override = message("cohort: /c\ntrain: {steps: 1}\n", ["train.stepz=3"])
+        XCTAssertTrue(override.contains("--set train.stepz=3: unknown key 'train.stepz' (did you mean 'steps'?)"), override)
+        XCTAssertTrue(message("cohort: /c\ntrain: {steps: 1}\n", ["train.steps"]).contains("expected key.path=value"))
+    }
+
+    func testWrongTypesAndRangesNameTheirKey() {
+        let type = message("cohort: /c\ntrain:\n  steps: many\n")
+        XCTAssertTrue(type.contains("train.steps: expected an integer"), type)
+        XCTAssertTrue(type.contains("line 3"), type)
+        let algorithm = message("cohort: /c\ntrain: {steps: 1}\nexchange: {algorithm: nccl}\n")
+        XCTAssertTrue(algorithm.contains("exchange.algorithm"), algorithm)
+        let range = message("cohort: /c\ntrain: {steps: 1, global_batch: 8, micro_batch: 16}\n")
+        XCTAssertTrue(range.contains("train.micro_batch: must be in 0…train.global_batch (8), got 16"), range)
+        XCTAssertTrue(message("train: {steps: 1}\n").contains("cohort: required"))
+        XCTAssertTrue(message("cohort: /c\n").contains("train.steps / train.epochs: set one of them"))
+        XCTAssertTrue(message("cohort: /c\ntrain: {steps: 1}\nmodel: {dropout: 1.5}\n").contains("model: dropout: must be in [0, 1), got 1.5"))
+        XCTAssertTrue(message("task: vae9\n").contains("task: unknown task 'vae9'; known tasks: cancer-type"))
+        XCTAssertTrue(message("cohort: [unclosed\n").contains("not valid YAML"))
+        XCTAssertTrue(message("- a list\n").contains("must be a mapping"))
     }
 }
