@@ -143,7 +143,7 @@ public final class GradientExchange {
         let node = shared!
         var bits: UInt32 = 0
         for buffer in 0..<node.validBuffers {
-            bits = max(bits, largestMagnitudeBits(node.arena(node.node.rank, buffer) + bucket.lowerBound, bucket.count))
+            bits = max(bits, largestMagnitudeBits(node.ownBuffer(buffer) + bucket.lowerBound, bucket.count))
         }
         let largest = Float(bitPattern: bits)
         let exponent: Int32 = !largest.isFinite ? .max : largest == 0 ? Int32(Float.leastNormalMagnitude.exponent) : Int32(largest.exponent) + 1

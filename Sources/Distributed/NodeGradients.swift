@@ -39,6 +39,9 @@ final class NodeGradients {
     /// This rank's gradient arena (buffer 0 of its slot).
     var gradients: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: arena(node.rank, 0), count: count) }
 
+    /// This rank's buffer `index` (0: the arena; then the micro-batches set aside).
+    func ownBuffer(_ index: Int) -> UnsafeMutablePointer<Float> { arena(node.rank, index) }
+
     /// How many of this rank's buffers hold a micro-batch this step (published in the slot's header).
     var validBuffers: Int {
         get { Int(window.slots[node.rank].load(as: Int64.self)) }

@@ -29,25 +29,26 @@ public enum CoordinatorProcess {
         } else {
             planned = Result { try plan(file: file, runDirectory: runDirectory, overrides: overrides, workers: world.size - 1) }
         }
-        let message: PlanMessage
-        switch planned {
-        case let .success((plan, _)): message = .plan(plan)
-        case let .failure(error):
-            let code: Int32 = (error as? TrainingError)?.exitCode ?? (error is ConfigError || error is CohortError ? 2 : 1)
-            Console.error("transcriptile-coordinator: \(error)\n")
-            message = .failure(message: "\(error)", exitCode: code)
-        }
         do {
-            _ = try world.broadcastBytes(Array(try JSONEncoder.compact.encode(message)), root: 0)
-            _ = try world.split(color: nil, key: 0)
-            guard case let .success((plan, effective)) = planned, case .plan = message else {
-                if case let .failure(_, code) = message { return code }
-                return 1
+            switch planned {
+            case let .success((plan, effective)):
+                try start(world, .plan(plan))
+                return try Monitor(plan: plan, effective: effective, world: world).run()
+            case let .failure(error):
+                let code: Int32 = (error as? TrainingError)?.exitCode ?? (error is ConfigError || error is CohortError ? 2 : 1)
+                Console.error("transcriptile-coordinator: \(error)\n")
+                try start(world, .failure(message: "\(error)", exitCode: code))
+                return code
             }
-            return try Monitor(plan: plan, effective: effective, world: world).run()
         } catch {
             world.abort("coordinator: \(error)")
         }
+    }
+
+    /// Broadcasts the plan (or why there is none) and leaves the workers their communicator.
+    private static func start(_ world: Communicator, _ message: PlanMessage) throws {
+        _ = try world.broadcastBytes(Array(try JSONEncoder.compact.encode(message)), root: 0)
+        _ = try world.split(color: nil, key: 0)
     }
 
     /// Config → cohort validation → split → batch geometry → the task's preparation.
@@ -75,8 +76,9 @@ public enum CoordinatorProcess {
             split: split, workers: workers, microBatch: microBatch,
             steps: config.train.steps > 0 ? config.train.steps : config.train.epochs * sampler.batchesPerEpoch,
             stepsPerEpoch: sampler.batchesPerEpoch, prepared: prepared)
-        if config.exchange.algorithm == .reproducible && plan.microBatchesPerWorker * workers > 8192 {
-            throw TrainingError.plan("exchange.algorithm reproducible sums at most 8192 micro-batches per step; raise train.micro_batch")
+        let terms = GradientExchange.maxReproducibleTerms
+        if config.exchange.algorithm == .reproducible && plan.microBatchesPerWorker * workers > terms {
+            throw TrainingError.plan("exchange.algorithm reproducible sums at most \(terms) micro-batches per step; raise train.micro_batch")
         }
         return (plan, effective)
     }
