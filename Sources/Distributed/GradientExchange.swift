@@ -39,25 +39,31 @@ public final class GradientExchange {
     /// Seconds spent in exchange calls during backward (`gradientFinal`) and in `finish` this step.
     public private(set) var overlappedSeconds = 0.0, waitSeconds = 0.0
 
-    /// The most micro-batches (over all workers) one step may sum with `reproducible`: each
-    /// contributes less than 2⁵⁰ in fixed point, so 2¹³ of them stay below 2⁶³.
+    /// The most micro-batches (over all workers) one step may sum with `reproducible`; each term
+    /// then still keeps 38 bits below the bucket's largest magnitude (a float has 24).
     public static let maxReproducibleTerms = 1 << 13
 
     /// Collective over `workers`. `count` is the arena's length (the same on every worker);
     /// `microBatchesPerWorker` the most micro-batches a worker runs in one step (`reproducible`
-    /// keeps each apart until the exact sum).
+    /// keeps each apart until the exact sum); `microBatchesPerStep` how many all workers run
+    /// together (by default `microBatchesPerWorker` × workers). For weights that do not depend on
+    /// the worker count, pass the same `microBatchesPerStep` whatever the number of workers.
     public init(algorithm: ExchangeAlgorithm, workers: Communicator, count: Int, bucketElements: Int,
-                microBatchesPerWorker: Int = 1) throws(CommunicatorError) {
-        guard bucketElements > 0, microBatchesPerWorker > 0 else {
+                microBatchesPerWorker: Int = 1, microBatchesPerStep: Int? = nil) throws(CommunicatorError) {
+        let terms = microBatchesPerStep ?? microBatchesPerWorker * workers.size
+        guard bucketElements > 0, microBatchesPerWorker > 0, terms > 0 else {
             throw .invalidArgument(
                 call: "GradientExchange",
-                detail: "bucket size (\(bucketElements) elements) and micro-batches per worker (\(microBatchesPerWorker)) must be positive")
+                detail: "bucket size (\(bucketElements) elements) and micro-batches per worker (\(microBatchesPerWorker)) and per step (\(terms)) must be positive")
         }
-        guard algorithm != .reproducible || microBatchesPerWorker * workers.size <= Self.maxReproducibleTerms else {
+        guard algorithm != .reproducible || (terms <= Self.maxReproducibleTerms && terms <= microBatchesPerWorker * workers.size) else {
             throw .invalidArgument(
                 call: "GradientExchange",
-                detail: "reproducible sums at most \(Self.maxReproducibleTerms) micro-batches per step, got \(microBatchesPerWorker) × \(workers.size) workers")
+                detail: "reproducible sums 1 to \(Self.maxReproducibleTerms) micro-batches per step, at most \(microBatchesPerWorker) × \(workers.size) workers; got \(terms)")
         }
+        // Bits of fixed point each term may fill: 51 − ⌈log₂ terms⌉, so that every sum stays
+        // below 2⁵¹ and converts back to a float in a few vector instructions.
+        let termBits = 51 - (Int.bitWidth - (terms - 1).leadingZeroBitCount)
         let lengths = try workers.allgather([Int64(count)])
         guard Set(lengths).count == 1 else {
             throw .lengthMismatch(call: "GradientExchange", detail: "workers' gradient arenas differ: \(lengths) elements")
@@ -73,7 +79,7 @@ public final class GradientExchange {
         case .hierarchical, .reproducible:
             let node = try NodeGradients(
                 communicator: workers, count: count, buffers: algorithm == .reproducible ? microBatchesPerWorker : 1,
-                exact: algorithm == .reproducible)
+                termBits: algorithm == .reproducible ? termBits : nil)
             shared = node
             gradients = node.gradients
             gradients.initialize(repeating: 0)
@@ -130,16 +136,16 @@ public final class GradientExchange {
         case .mpi:
             requests.append(try workers.startAllreduce(UnsafeMutableBufferPointer(rebasing: gradients[bucket]), op: .sum))
         case .hierarchical:
-            try shared!.reduce(bucket, scale: nil)
+            try shared!.reduce(bucket, exponent: nil)
         case .reproducible:
-            try shared!.reduce(bucket, scale: try sharedScale(bucket))
+            try shared!.reduce(bucket, exponent: try exponentBound(bucket))
         }
     }
 
-    /// The power of two that maps the largest magnitude in `bucket`, over all workers and all
-    /// their micro-batches, below 2⁵⁰; 0 if a value is not finite (the sum then becomes NaN, so
-    /// the step's non-finite check fires).
-    private func sharedScale(_ bucket: Range<Int>) throws(CommunicatorError) -> Double {
+    /// The binary exponent bounding every value in `bucket` of this worker's micro-batches
+    /// (`Int32.max` if one is not finite). Inside a node the largest is taken through the shared
+    /// window; only a job that spans nodes all-reduces it here.
+    private func exponentBound(_ bucket: Range<Int>) throws(CommunicatorError) -> Int32 {
         let node = shared!
         var bits: UInt32 = 0
         for buffer in 0..<node.validBuffers {
@@ -147,8 +153,7 @@ public final class GradientExchange {
         }
         let largest = Float(bitPattern: bits)
         let exponent: Int32 = !largest.isFinite ? .max : largest == 0 ? Int32(Float.leastNormalMagnitude.exponent) : Int32(largest.exponent) + 1
-        let shared = try workers.allreduce(exponent, op: .max)
-        return shared == .max ? 0 : Double(sign: .plus, exponent: 50 - Int(shared), significand: 1)
+        return node.spansNodes ? try workers.allreduce(exponent, op: .max) : exponent
     }
 
     private func now() -> Double {

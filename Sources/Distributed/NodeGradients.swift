@@ -13,7 +13,10 @@ final class NodeGradients {
     let leaders: Communicator?
     let count: Int
     let buffers: Int
-    private let spansNodes: Bool
+    /// Whether the job has ranks on more than one node.
+    let spansNodes: Bool
+    /// For exact sums: the bits of fixed point each term may fill (see `GradientExchange`).
+    private let termBits: Int?
     private let window: SharedMemoryWindow
     /// Fixed-point sums of the node, on the leader's slot (only when the job spans nodes).
     private let nodeSums: UnsafeMutablePointer<Int64>?
@@ -22,13 +25,16 @@ final class NodeGradients {
     private static let chunk = 2048
 
     /// Collective over `communicator` (the workers).
-    init(communicator: Communicator, count: Int, buffers: Int, exact: Bool) throws(CommunicatorError) {
+    /// `termBits` (exact sums only): how many bits of fixed point each term may fill.
+    init(communicator: Communicator, count: Int, buffers: Int, termBits: Int?) throws(CommunicatorError) {
         node = try communicator.splitByNode()
         let nodes = try communicator.allreduce(Int32(node.rank == 0 ? 1 : 0), op: .sum)
         spansNodes = nodes > 1
         leaders = try communicator.split(color: node.rank == 0 && spansNodes ? 0 : nil, key: communicator.rank)
         self.count = count
         self.buffers = buffers
+        self.termBits = termBits
+        let exact = termBits != nil
         let arenas = (Self.header + buffers * count * MemoryLayout<Float>.stride + 63) / 64 * 64
         let sums = exact && spansNodes && node.rank == 0 ? count * MemoryLayout<Int64>.stride : 0
         window = try SharedMemoryWindow(node: node, slotBytes: arenas + sums)
@@ -48,6 +54,11 @@ final class NodeGradients {
         set { window.slots[node.rank].storeBytes(of: Int64(newValue), as: Int64.self) }
     }
 
+    /// The exponent a rank publishes for the range being summed exactly (in the slot's header).
+    private func exponent(_ rank: Int) -> UnsafeMutablePointer<Int32> {
+        (window.slots[rank] + 8).bindMemory(to: Int32.self, capacity: 1)
+    }
+
     func arena(_ rank: Int, _ buffer: Int) -> UnsafeMutablePointer<Float> {
         (window.slots[rank] + Self.header).bindMemory(to: Float.self, capacity: buffers * count) + buffer * count
     }
@@ -61,11 +72,18 @@ final class NodeGradients {
         validBuffers = next + 1
     }
 
-    /// Starts summing `range` of every rank's arenas: floats in rank order (`scale` nil), or
-    /// exactly, each value rounded to a multiple of 1/`scale` first (`scale` 0 means a value
-    /// was not finite: the sum becomes NaN).
-    func reduce(_ range: Range<Int>, scale: Double?) throws(CommunicatorError) {
+    /// Starts summing `range` of every rank's arenas: floats in rank order (`exponent` nil), or
+    /// exactly. For exact sums each rank passes the binary exponent bounding its values in the
+    /// range (`Int32.max` for a value that is not finite; the job-wide one when the job spans
+    /// nodes); the node's largest sets the scale, a power of two that keeps every sum below 2⁵¹
+    /// (scale 0 when a value was not finite: the sum becomes NaN).
+    func reduce(_ range: Range<Int>, exponent bound: Int32?) throws(CommunicatorError) {
+        if let bound { exponent(node.rank).pointee = bound }
         try window.synchronize()
+        let scale = bound.map { _ in
+            let largest = (0..<node.size).map { exponent($0).pointee }.max()!
+            return largest == .max ? 0 : Double(sign: .plus, exponent: termBits! - Int(largest), significand: 1)
+        }
         let part = Communicator.partition(count: range.count, parts: node.size)[node.rank]
         let mine = (range.lowerBound + part.lowerBound)..<(range.lowerBound + part.upperBound)
         if let scale { sumExactly(mine, scale: scale) } else { sumFloats(mine) }
@@ -120,10 +138,11 @@ final class NodeGradients {
         total.withUnsafeMutableBufferPointer { total in
             for start in stride(from: range.lowerBound, to: range.upperBound, by: Self.chunk) {
                 let n = min(Self.chunk, range.upperBound - start)
-                total.baseAddress!.update(repeating: 0, count: n)
+                var first = true
                 for rank in 0..<node.size {
                     for buffer in 0..<Int(window.slots[rank].load(as: Int64.self)) {
-                        addFixedPoint(arena(rank, buffer) + start, into: total.baseAddress!, n, scale: scale)
+                        addFixedPoint(arena(rank, buffer) + start, into: total.baseAddress!, n, scale: scale, replacing: first)
+                        first = false
                     }
                 }
                 if let nodeSums {
@@ -138,22 +157,25 @@ final class NodeGradients {
     /// Converts fixed-point sums back to floats into `range` of every rank's arena.
     private func writeFixedPoint(_ sums: UnsafePointer<Int64>, _ range: Range<Int>, scale: Double) {
         let inverse = scale > 0 ? 1 / scale : .nan
-        let first = arena(0, 0) + range.lowerBound
         for start in stride(from: 0, to: range.count, by: Self.chunk) {
             let n = min(Self.chunk, range.count - start)
-            floatsFromFixedPoint(sums + start, into: first + start, n, inverse: inverse)
-            for rank in 1..<node.size { (arena(rank, 0) + range.lowerBound + start).update(from: first + start, count: n) }
+            floatsFromFixedPoint(sums + start, into: arena(0, 0) + range.lowerBound + start, n, inverse: inverse)
+            for rank in 1..<node.size { (arena(rank, 0) + range.lowerBound + start).update(from: arena(0, 0) + range.lowerBound + start, count: n) }
         }
     }
 }
 
-/// Adds `values` × `scale`, each rounded to the nearest integer, to `total`. Adding 1.5·2⁵² to a
-/// double below 2⁵¹ in magnitude leaves its rounded integer in the low bits of the pattern: a
-/// float → integer conversion that vectorises without AVX-512.
+/// Adds `values` × `scale`, each rounded to the nearest integer, to `total` (or stores them there
+/// when `replacing`). Adding 1.5·2⁵² to a double below 2⁵¹ in magnitude leaves its rounded integer
+/// in the low bits of the pattern: a float → integer conversion that vectorises without AVX-512.
 @inline(never)
-func addFixedPoint(_ values: UnsafePointer<Float>, into total: UnsafeMutablePointer<Int64>, _ n: Int, scale: Double) {
+func addFixedPoint(_ values: UnsafePointer<Float>, into total: UnsafeMutablePointer<Int64>, _ n: Int, scale: Double, replacing: Bool) {
     let magic = 6_755_399_441_055_744.0, bias = Int64(bitPattern: magic.bitPattern)
-    for i in 0..<n { total[i] &+= Int64(bitPattern: (Double(values[i]) * scale + magic).bitPattern) &- bias }
+    if replacing {
+        for i in 0..<n { total[i] = Int64(bitPattern: (Double(values[i]) * scale + magic).bitPattern) &- bias }
+    } else {
+        for i in 0..<n { total[i] &+= Int64(bitPattern: (Double(values[i]) * scale + magic).bitPattern) &- bias }
+    }
 }
 
 /// The largest magnitude among `values` as a bit pattern (sign cleared): patterns at or above
@@ -166,15 +188,10 @@ func largestMagnitudeBits(_ values: UnsafePointer<Float>, _ n: Int) -> UInt32 {
     return largest
 }
 
-/// `sums` × `inverse` as floats. Each sum is split as hi·2³² + lo so that both halves convert
-/// with the same magic-number trick (vectorisable); the one rounding of their sum makes the
-/// result equal to `Double(sum)`, the correctly rounded value.
+/// `sums` × `inverse` as floats; every sum must lie below 2⁵¹ in magnitude (the exchange's scale
+/// sees to it), where the same magic number converts it exactly to a double.
 @inline(never)
 func floatsFromFixedPoint(_ sums: UnsafePointer<Int64>, into out: UnsafeMutablePointer<Float>, _ n: Int, inverse: Double) {
     let magic = 6_755_399_441_055_744.0, bias = Int64(bitPattern: magic.bitPattern)
-    for i in 0..<n {
-        let hi = Double(bitPattern: UInt64(bitPattern: (sums[i] >> 32) &+ bias)) - magic
-        let lo = Double(bitPattern: UInt64(bitPattern: (sums[i] & 0xFFFF_FFFF) &+ bias)) - magic
-        out[i] = Float((hi * 4_294_967_296 + lo) * inverse)
-    }
+    for i in 0..<n { out[i] = Float((Double(bitPattern: UInt64(bitPattern: sums[i] &+ bias)) - magic) * inverse) }
 }

@@ -77,7 +77,7 @@ public enum CoordinatorProcess {
             steps: config.train.steps > 0 ? config.train.steps : config.train.epochs * sampler.batchesPerEpoch,
             stepsPerEpoch: sampler.batchesPerEpoch, prepared: prepared)
         let terms = GradientExchange.maxReproducibleTerms
-        if config.exchange.algorithm == .reproducible && plan.microBatchesPerWorker * workers > terms {
+        if config.exchange.algorithm == .reproducible && plan.microBatchesPerStep > terms {
             throw TrainingError.plan("exchange.algorithm reproducible sums at most \(terms) micro-batches per step; raise train.micro_batch")
         }
         return (plan, effective)

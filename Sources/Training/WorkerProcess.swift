@@ -102,7 +102,7 @@ final class WorkerLoop<T: Trainable> {
         exchange = try GradientExchange(
             algorithm: config.exchange.algorithm, workers: workers, count: arena.count,
             bucketElements: max(1, Int(config.exchange.bucketMb * 1e6) / MemoryLayout<Float>.stride),
-            microBatchesPerWorker: plan.microBatchesPerWorker)
+            microBatchesPerWorker: plan.microBatchesPerWorker, microBatchesPerStep: plan.microBatchesPerStep)
         arena.seal(gradients: TensorStorage(borrowing: exchange.gradients))
         let o = config.optimizer
         optimizer = switch o.name {

@@ -80,4 +80,23 @@ final class SingleRankTests: XCTestCase {
         XCTAssertEqual(Communicator.partition(count: 2, parts: 4), [0..<1, 1..<2, 2..<2, 2..<2])
         XCTAssertEqual(Communicator.partition(count: 0, parts: 2), [0..<0, 0..<0])
     }
+
+    /// Sums up to the edge of the fixed-point range (just below 2⁵¹), of either sign, come back
+    /// exact; values under the scale's quantum round to zero.
+    func testReproducibleSumsAreExactAcrossTheFixedPointRange() throws {
+        let world = try Communicator.world()
+        try XCTSkipIf(world.size != 1, "runs as a singleton only")
+        let terms = 8
+        let exchange = try GradientExchange(algorithm: .reproducible, workers: world, count: 5, bucketElements: 5,
+                                            microBatchesPerWorker: terms)
+        exchange.beginStep()
+        let largest = Float(2).nextDown  // sets the scale to 2⁴⁷ for eight terms: their sum reaches 2⁵¹ − 2²⁷
+        for m in 0..<terms {
+            let values: [Float] = [-largest, largest, m.isMultiple(of: 2) ? 1.5 : -1.5, 0.75 + 0x1p-20, 0x1p-50]
+            for i in values.indices { exchange.gradients[i] += values[i] }
+            if m < terms - 1 { exchange.setAsideMicroBatch() }
+        }
+        try exchange.finish()
+        XCTAssertEqual(Array(exchange.gradients), [-8 * largest, 8 * largest, 0, 6 + 0x1p-17, 0])
+    }
 }
