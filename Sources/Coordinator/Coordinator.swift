@@ -12,7 +12,8 @@ struct Coordinator: ParsableCommand {
               mpirun -np 1 transcriptile-coordinator --config RUN.yaml : -np N transcriptile-worker
             The coordinator validates the config and the cohort, splits the patients, broadcasts
             the plan, prints progress, and writes config.yaml, run_plan.json, metrics.jsonl,
-            timeline.json, loss_curve.png and summary.json into the run directory. A bad config
+            timeline.json, loss_curve.png and summary.json into the run directory, and commits
+            the workers' checkpoints into its checkpoints/ (Docs/Checkpoints.md). A bad config
             or cohort stops the job before any training (exit 2); a worker that fails or goes
             silent for liveness.timeout_s ends the job with a message naming it (exit 1).
             Tasks: \(TaskRegistry.tasks.map { "\($0.name) — \($0.purpose)" }.joined(separator: "; ")).
@@ -25,9 +26,13 @@ struct Coordinator: ParsableCommand {
     var runDir: String?
     @Option(name: .customLong("set"), help: "Override a config key, e.g. --set train.steps=200 (repeatable).")
     var overrides: [String] = []
+    @Option(help: ArgumentHelp(
+        "Continue from a checkpoint: auto, none, or the path of a checkpoint or run directory.",
+        discussion: "auto (the default) resumes from the newest valid checkpoint of the run directory if it has one, passing over broken ones with a message, and starts a new run otherwise."))
+    var resume = "auto"
 
     func run() throws {
-        let code = CoordinatorProcess.run(config: URL(fileURLWithPath: config), runDirectory: runDir, overrides: overrides)
+        let code = CoordinatorProcess.run(config: URL(fileURLWithPath: config), runDirectory: runDir, overrides: overrides, resume: resume)
         if code != 0 { throw ExitCode(code) }
     }
 }

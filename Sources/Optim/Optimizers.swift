@@ -7,6 +7,11 @@ public protocol Optimizer {
     /// Applies one update with learning rate `lr` to `parameters` given `gradients`
     /// (same shape, flat). The optimizer's state covers exactly these elements.
     mutating func step(parameters: Tensor, gradients: Tensor, lr: Double)
+    /// Steps taken so far; with `state(like:)` all a checkpoint needs to restore the rule.
+    var stepCount: Int { get set }
+    /// The rule's per-element state, named, each shaped like `parameters` (allocated at zero
+    /// before the first step). Writing into these tensors restores a saved state.
+    mutating func state(like parameters: Tensor) -> [(name: String, values: Tensor)]
 }
 
 /// SGD with momentum (and optional Nesterov) and L2 weight decay, as `torch.optim.SGD`:
@@ -14,6 +19,7 @@ public protocol Optimizer {
 public struct SGD: Optimizer {
     public var momentum, weightDecay: Double
     public var nesterov: Bool
+    public var stepCount = 0
     private var buffer: Tensor?
 
     public init(momentum: Double = 0, weightDecay: Double = 0, nesterov: Bool = false) {
@@ -21,13 +27,22 @@ public struct SGD: Optimizer {
     }
 
     public mutating func step(parameters: Tensor, gradients: Tensor, lr: Double) {
-        let first = buffer == nil
+        let first = stepCount == 0
         let b = buffer ?? Tensor(zeros: parameters.shape, dtype: parameters.dtype)
         buffer = b
+        stepCount += 1
         switch parameters.dtype {
         case .float32: update(parameters, gradients, b, first, lr, Float.self)
         case .float64: update(parameters, gradients, b, first, lr, Double.self)
         }
+    }
+
+    /// The momentum buffer (none without momentum).
+    public mutating func state(like parameters: Tensor) -> [(name: String, values: Tensor)] {
+        guard momentum != 0 else { return [] }
+        let b = buffer ?? Tensor(zeros: parameters.shape, dtype: parameters.dtype)
+        buffer = b
+        return [("sgd.momentum", b)]
     }
 
     private func update<T: TensorScalar>(_ p: Tensor, _ g: Tensor, _ b: Tensor, _ first: Bool, _ lr: Double, _: T.Type) {
@@ -51,7 +66,7 @@ public struct Adam: Optimizer {
     public var beta1, beta2, epsilon, weightDecay: Double
     public var decoupled: Bool
     /// Steps taken so far (t).
-    public private(set) var stepCount = 0
+    public var stepCount = 0
     private var moments: (m: Tensor, v: Tensor)?
 
     public init(beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0, decoupled: Bool = false) {
@@ -63,16 +78,19 @@ public struct Adam: Optimizer {
         Adam(beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay, decoupled: true)
     }
 
-    /// The first and second moments (for checkpoints), once a step has run.
-    public var state: (m: Tensor, v: Tensor)? { moments }
-
-    public mutating func step(parameters: Tensor, gradients: Tensor, lr: Double) {
+    /// The first and second moments.
+    public mutating func state(like parameters: Tensor) -> [(name: String, values: Tensor)] {
         let state = moments ?? (Tensor(zeros: parameters.shape, dtype: parameters.dtype), Tensor(zeros: parameters.shape, dtype: parameters.dtype))
         moments = state
+        return [("adam.m", state.m), ("adam.v", state.v)]
+    }
+
+    public mutating func step(parameters: Tensor, gradients: Tensor, lr: Double) {
+        let state = state(like: parameters).map(\.values)
         stepCount += 1
         switch parameters.dtype {
-        case .float32: update(parameters, gradients, state.m, state.v, lr, Float.self)
-        case .float64: update(parameters, gradients, state.m, state.v, lr, Double.self)
+        case .float32: update(parameters, gradients, state[0], state[1], lr, Float.self)
+        case .float64: update(parameters, gradients, state[0], state[1], lr, Double.self)
         }
     }
 

@@ -1,3 +1,4 @@
+import Checkpoints
 import Cohorts
 import Distributed
 import Foundation
@@ -9,7 +10,9 @@ import Yams
 /// spins: it polls for messages and sleeps in between.
 public enum CoordinatorProcess {
     /// Runs the coordinator; returns the process exit code.
-    public static func run(config file: URL, runDirectory: String?, overrides: [String]) -> Int32 {
+    /// `resume`: `auto` (the newest valid checkpoint of the run directory, if it has any),
+    /// `none`, or the path of a checkpoint or of a run directory.
+    public static func run(config file: URL, runDirectory: String?, overrides: [String], resume: String = "auto") -> Int32 {
         let world: Communicator
         do {
             try MPIRuntime.start(requesting: .multiple)  // the workers' heartbeat threads need it: ask alike
@@ -27,7 +30,7 @@ public enum CoordinatorProcess {
                   mpirun -np 1 transcriptile-coordinator --config \(file.path) : -np 2 transcriptile-worker
                 """))
         } else {
-            planned = Result { try plan(file: file, runDirectory: runDirectory, overrides: overrides, workers: world.size - 1) }
+            planned = Result { try plan(file: file, runDirectory: runDirectory, overrides: overrides, resume: resume, workers: world.size - 1) }
         }
         do {
             switch planned {
@@ -35,7 +38,7 @@ public enum CoordinatorProcess {
                 try start(world, .plan(plan))
                 return try Monitor(plan: plan, effective: effective, world: world).run()
             case let .failure(error):
-                let code: Int32 = (error as? TrainingError)?.exitCode ?? (error is ConfigError || error is CohortError ? 2 : 1)
+                let code: Int32 = (error as? TrainingError)?.exitCode ?? (error is ConfigError || error is CohortError || error is CheckpointError ? 2 : 1)
                 Console.error("transcriptile-coordinator: \(error)\n")
                 try start(world, .failure(message: "\(error)", exitCode: code))
                 return code
@@ -52,7 +55,7 @@ public enum CoordinatorProcess {
     }
 
     /// Config → cohort validation → split → batch geometry → the task's preparation.
-    static func plan(file: URL, runDirectory: String?, overrides: [String], workers: Int) throws -> (RunPlan, EffectiveConfig) {
+    static func plan(file: URL, runDirectory: String?, overrides: [String], resume: String, workers: Int) throws -> (RunPlan, EffectiveConfig) {
         let effective = try ConfigLoader.load(file: file, overrides: overrides)
         let config = effective.config
         let cohort = URL(fileURLWithPath: config.cohort)
@@ -69,18 +72,69 @@ public enum CoordinatorProcess {
                                    seed: UInt64(config.train.seed), dropLast: config.train.dropLast)
         let task = TaskRegistry.task(named: config.task)!
         let prepared = try prepare(task, reader: reader, split: split, model: effective.model)
-        let directory = runDirectory ?? (config.runDir.isEmpty ? "runs/" + file.deletingPathExtension().lastPathComponent : config.runDir)
-        try RunRecords.checkUnused(URL(fileURLWithPath: directory))
-        let plan = RunPlan(
-            config: config, model: try Yams.serialize(node: effective.model), runDirectory: URL(fileURLWithPath: directory).standardizedFileURL.path,
+        let directory = URL(fileURLWithPath: runDirectory ?? (config.runDir.isEmpty ? "runs/" + file.deletingPathExtension().lastPathComponent : config.runDir))
+        var plan = RunPlan(
+            config: config, model: try Yams.serialize(node: effective.model), runDirectory: directory.standardizedFileURL.path,
             split: split, workers: workers, microBatch: microBatch,
             steps: config.train.steps > 0 ? config.train.steps : config.train.epochs * sampler.batchesPerEpoch,
             stepsPerEpoch: sampler.batchesPerEpoch, prepared: prepared)
+        plan.resume = try resumePoint(resume, runDirectory: directory, plan: plan)
         let terms = GradientExchange.maxReproducibleTerms
         if config.exchange.algorithm == .reproducible && plan.microBatchesPerStep > terms {
             throw TrainingError.plan("exchange.algorithm reproducible sums at most \(terms) micro-batches per step; raise train.micro_batch")
         }
         return (plan, effective)
+    }
+
+    /// The verified checkpoint a run continues from, or nil for a new run (whose directory must
+    /// not hold another run). Passed-over checkpoints are reported; newer ones than the one
+    /// chosen are moved aside, never overwritten.
+    private static func resumePoint(_ resume: String, runDirectory: URL, plan: RunPlan) throws -> ResumePoint? {
+        let store = CheckpointStore(runDirectory: runDirectory)
+        let reader: CheckpointReader
+        switch resume {
+        case "none":
+            try RunRecords.checkUnused(runDirectory)
+            return nil
+        case "auto":
+            guard !store.steps().isEmpty else { try RunRecords.checkUnused(runDirectory); return nil }
+            let (newest, rejected) = store.newestValid()
+            for (step, reason) in rejected {
+                Console.error("transcriptile-coordinator: passing over \(CheckpointStore.name(step: step)): \(reason)\n")
+            }
+            guard let newest else {
+                throw TrainingError.plan("""
+                    \(store.root.path) holds no valid checkpoint (see above); nothing to resume.                     To start over, use --resume none with another --run-dir
+                    """)
+            }
+            if !rejected.isEmpty { Console.error("transcriptile-coordinator: resuming from the newest valid checkpoint, \(newest.directory.lastPathComponent)\n") }
+            reader = newest
+        default:
+            let path = URL(fileURLWithPath: resume)
+            if FileManager.default.fileExists(atPath: path.appendingPathComponent("manifest.json").path) {
+                reader = try CheckpointReader(directory: path)
+                try reader.verify()
+            } else if let newest = CheckpointStore(runDirectory: path).newestValid().reader {
+                reader = newest
+            } else {
+                throw TrainingError.plan("--resume \(resume): neither a checkpoint (no manifest.json) nor a run directory with a valid checkpoint")
+            }
+        }
+        let saved = reader.manifest
+        let differences = plan.identity.keys.sorted().compactMap { key -> String? in
+            let ours = plan.identity[key]!, theirs = saved.identity[key] ?? "(absent)"
+            return ours == theirs ? nil : "\(key): checkpoint \(theirs.debugDescription), this run \(ours.debugDescription)"
+        }
+        guard differences.isEmpty else { throw CheckpointError.mismatch(path: reader.directory.path, differences: differences) }
+        guard saved.step < plan.steps else {
+            throw TrainingError.plan("checkpoint \(reader.directory.path) is at step \(saved.step), the run has \(plan.steps) steps: nothing left to train; raise train.steps to continue")
+        }
+        if reader.directory.deletingLastPathComponent().standardizedFileURL == store.root.standardizedFileURL {
+            for moved in try store.supersede(after: saved.step) {
+                Console.error("transcriptile-coordinator: moved a checkpoint newer than the one resumed aside: \(moved)\n")
+            }
+        }
+        return ResumePoint(checkpoint: reader.directory.standardizedFileURL.path, step: saved.step)
     }
 
     private static func prepare<T: Trainable>(_: T.Type, reader: CohortReader, split: DataSplit, model: Node) throws -> Data {
@@ -108,15 +162,29 @@ private final class Monitor {
     private var stopSent = false
     private var start = 0.0
     private var shares = (data: 0.0, exchange: 0.0, overlapped: 0.0, step: 0.0)
+    private let effectiveYAML: String
+    private let checkpoints: CheckpointStore
+    private var shardReports: [Int: [ShardReport]] = [:]
+    /// The newest committed checkpoint, and whether the last save asked for by a signal or the
+    /// end of the run failed (the job then exits non-zero).
+    private var committed: Int?
+    private var finalSaveFailed = false
 
     init(plan: RunPlan, effective: EffectiveConfig, world: Communicator) throws {
         self.plan = plan
         self.world = world
         workers = plan.workers
-        records = try RunRecords(directory: URL(fileURLWithPath: plan.runDirectory))
-        progress = ProgressLine(total: plan.steps, every: plan.config.progress.everyS)
+        effectiveYAML = effective.yaml
+        checkpoints = CheckpointStore(runDirectory: URL(fileURLWithPath: plan.runDirectory))
+        let history = plan.resume.map { URL(fileURLWithPath: $0.checkpoint).appendingPathComponent("metrics.jsonl") }
+        records = try RunRecords(directory: URL(fileURLWithPath: plan.runDirectory), history: history)
+        progress = ProgressLine(total: plan.steps, first: plan.resume?.step ?? 0, every: plan.config.progress.everyS)
         position = Array(repeating: (-1, 0, "starting"), count: plan.workers)
         lastSeen = Array(repeating: 0, count: plan.workers)
+        if let resume = plan.resume {
+            committed = resume.step
+            restoreHistory()
+        }
         try records.write("config.yaml", Data(effective.yaml.utf8))
         try records.write("run_plan.json", try JSONEncoder.pretty.encode(plan))
         let c = plan.config
@@ -126,8 +194,21 @@ private final class Monitor {
             # plan: task \(c.task) on \(plan.workers) worker\(plan.workers == 1 ? "" : "s"); \(plan.split.train.count)/\(plan.split.validation.count)/\(plan.split.test.count) train/validation/test patients; \
             \(plan.steps) steps (\(plan.stepsPerEpoch) per epoch) of \(c.train.globalBatch) samples in micro-batches of \(plan.microBatch) \
             (\(plan.microBatchesPerStep) per step); exchange \(c.exchange.algorithm.rawValue), buckets of \(c.exchange.bucketMb) MB
-
+            \(plan.resume.map { "# resuming from \($0.checkpoint) at step \($0.step)\n" } ?? "")
             """)
+    }
+
+    /// A resumed run's loss curve and evaluations so far, from the restored `metrics.jsonl`.
+    private func restoreHistory() {
+        for line in records.metricsLines() {
+            guard let step = line["step"] as? Int else { continue }
+            if let split = line["split"] as? String {
+                let metrics = line.compactMapValues { $0 as? Double }.filter { $0.key != "step" }
+                evaluations.append(EvaluationReport(step: step, split: split, metrics: metrics))
+            } else if let loss = line["loss"] as? Double {
+                completed.append((step, loss, line["step_s"] as? Double ?? 0, line["samples"] as? Int ?? 0))
+            }
+        }
     }
 
     func run() throws -> Int32 {
@@ -139,7 +220,7 @@ private final class Monitor {
         while finals.count < workers { try poll() }
         progress.finish()
         try writeRecords()
-        return 0
+        return finalSaveFailed ? 1 : 0
     }
 
     /// Handles every message that has arrived; otherwise sleeps a moment and checks liveness
@@ -190,10 +271,44 @@ private final class Monitor {
         case .final:
             let report = try decoder.decode(FinalReport.self, from: bytes)
             finals[report.worker] = report
+        case .checkpoint:
+            let report = try decoder.decode(ShardReport.self, from: bytes)
+            records.addSpan(report.span, worker: report.worker, step: report.step - 1)
+            shardReports[report.step, default: []].append(report)
+            if shardReports[report.step]!.count == workers { commitCheckpoint(step: report.step) }
         case .heartbeat:
             break
         case .stop, nil:
             throw TrainingError.plan("unexpected message tag from rank \(source)")
+        }
+    }
+
+    /// Every worker reported its shard of the checkpoint at `step`: commit the manifest (with a
+    /// snapshot of the metrics so far) and apply retention — or, if a shard failed, say so
+    /// loudly, remove the partial directory and keep the previous checkpoint.
+    private func commitCheckpoint(step: Int) {
+        let reports = shardReports.removeValue(forKey: step)!.sorted { $0.worker < $1.worker }
+        let final = step == plan.steps || StopSignal.isRaised || stopSent
+        let previous = committed.map { "the previous checkpoint, \(CheckpointStore.name(step: $0)), is intact" } ?? "there is no earlier checkpoint"
+        do {
+            let failures = reports.filter { $0.shard == nil }.map { "worker \($0.worker): \($0.error ?? "no shard")" }
+            guard failures.isEmpty else { throw CheckpointError.io(path: checkpoints.directory(step: step).path, operation: "save", reason: failures.joined(separator: "; ")) }
+            let first = reports[0]
+            let metrics = try checkpoints.snapshot(records.directory.appendingPathComponent("metrics.jsonl"), step: step)
+            let manifest = Manifest(step: step, epoch: first.epoch, cursor: first.cursor, workers: workers, frameElements: Shard.frameElements,
+                                    identity: plan.identity, config: effectiveYAML, arenas: first.arenas, scalars: first.scalars,
+                                    tensors: first.tensors, metrics: metrics, shards: reports.map { $0.shard! })
+            try checkpoints.commit(manifest)
+            committed = step
+            let removed = checkpoints.applyRetention(newest: step, keepLast: plan.config.checkpoint.keepLast, keepEvery: plan.config.checkpoint.keepEvery)
+            let stored = reports.map { $0.shard!.bytes }.reduce(0, +), raw = first.arenas.map(\.count).reduce(0, +) * 4
+            let seconds = reports.map(\.span.duration).max() ?? 0
+            progress.note(String(format: "checkpoint %@: %.1f MB (%.2f× smaller), %.2f s%@", CheckpointStore.name(step: step), Double(stored) / 1e6,
+                                 Double(raw) / Double(max(stored, 1)), seconds, removed.isEmpty ? "" : "; removed \(removed.map { CheckpointStore.name(step: $0) }.joined(separator: ", "))"))
+        } catch {
+            checkpoints.remove(step: step)
+            if final { finalSaveFailed = true }
+            progress.note("CHECKPOINT AT STEP \(step) FAILED: \(error); \(previous)\(final ? "" : "; training goes on and tries again at the next save")")
         }
     }
 

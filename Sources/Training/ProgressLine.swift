@@ -4,15 +4,17 @@ import Foundation
 /// line every `every` seconds otherwise (batch logs), notes in between.
 final class ProgressLine {
     private let total: Int
+    /// The step this process started from (a resumed run's checkpoint), for the ETA.
+    private let first: Int
     private let every: Double
     private let isTerminal = isatty(STDERR_FILENO) != 0
     private var lastPrinted = 0.0
     private var current = ""
 
-    init(total: Int, every: Double) { (self.total, self.every) = (total, every) }
+    init(total: Int, first: Int = 0, every: Double) { (self.total, self.first, self.every) = (total, first, every) }
 
     func update(step: Int, epoch: Int, loss: Double, samplesPerSecond: Double, elapsed: Double) {
-        let eta = step > 0 ? elapsed / Double(step) * Double(total - step) : 0
+        let eta = step > first ? elapsed / Double(step - first) * Double(total - step) : 0
         current = "step \(step)/\(total) · epoch \(epoch) · loss \(String(format: "%.4f", loss)) · \(Int(samplesPerSecond.rounded())) samples/s · ETA \(Self.clock(eta))"
         let now = Date.timeIntervalSinceReferenceDate
         if isTerminal {

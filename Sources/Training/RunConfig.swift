@@ -80,12 +80,23 @@ public struct RunConfig: Codable, Sendable, Equatable {
         enum CodingKeys: String, CodingKey { case everySteps = "every_steps" }
     }
 
-    /// Checkpoint cadence and retention (the sharded checkpoints of the checkpoint issue).
+    /// Checkpoint cadence and retention (Docs/Checkpoints.md). A signal (SIGTERM, SIGINT) always
+    /// saves one at the next step boundary.
     public struct Checkpoint: Codable, Sendable, Equatable {
+        /// Save after every this many steps (0: not by steps).
         public var everySteps = 0
+        /// Save when this many minutes passed since the last save (0: not by time).
+        public var everyMinutes = 0.0
+        /// Keep the newest this many checkpoints…
         public var keepLast = 3
+        /// …and every one whose step is a multiple of this (0: none).
+        public var keepEvery = 0
+        /// Save after the last step.
+        public var atEnd = true
 
-        enum CodingKeys: String, CodingKey { case everySteps = "every_steps", keepLast = "keep_last" }
+        enum CodingKeys: String, CodingKey {
+            case everySteps = "every_steps", everyMinutes = "every_minutes", keepLast = "keep_last", keepEvery = "keep_every", atEnd = "at_end"
+        }
     }
 
     public struct Exchange: Codable, Sendable, Equatable {
@@ -136,6 +147,8 @@ public struct RunConfig: Codable, Sendable, Equatable {
         require(evaluation.everySteps >= 0, "evaluation.every_steps: must be ≥ 0, got \(evaluation.everySteps)")
         require(checkpoint.everySteps >= 0, "checkpoint.every_steps: must be ≥ 0, got \(checkpoint.everySteps)")
         require(checkpoint.keepLast >= 1, "checkpoint.keep_last: must be ≥ 1, got \(checkpoint.keepLast)")
+        require(checkpoint.everyMinutes >= 0, "checkpoint.every_minutes: must be ≥ 0, got \(checkpoint.everyMinutes)")
+        require(checkpoint.keepEvery >= 0, "checkpoint.keep_every: must be ≥ 0, got \(checkpoint.keepEvery)")
         require(exchange.bucketMb > 0, "exchange.bucket_mb: must be > 0, got \(exchange.bucketMb)")
         require(liveness.timeoutS > 0, "liveness.timeout_s: must be > 0, got \(liveness.timeoutS)")
         require(progress.everyS > 0, "progress.every_s: must be > 0, got \(progress.everyS)")

@@ -1,3 +1,4 @@
+import Checkpoints
 import Cohorts
 import Foundation
 
@@ -18,10 +19,27 @@ public struct RunPlan: Codable, Sendable {
     public var stepsPerEpoch: Int
     /// The task's `Prepared`, as JSON.
     public var prepared: Data
+    /// The checkpoint training continues from (verified by the coordinator), if any.
+    public var resume: ResumePoint?
 
     /// Micro-batches in one full global batch, and the most any worker runs in one step.
     public var microBatchesPerStep: Int { (config.train.globalBatch + microBatch - 1) / microBatch }
     public var microBatchesPerWorker: Int { (microBatchesPerStep + workers - 1) / workers }
+
+    /// What a checkpoint must share with this run to be resumed by it: the task, the model and
+    /// everything that decides which samples and updates follow (Docs/Checkpoints.md).
+    public var identity: [String: String] {
+        let t = config.train
+        return ["task": config.task, "model": model, "optimizer.name": config.optimizer.name, "train.seed": "\(t.seed)",
+                "train.global_batch": "\(t.globalBatch)", "train.drop_last": "\(t.dropLast)",
+                "train.split": "\(t.split.train)/\(t.split.validation)"]
+    }
+}
+
+/// Where a resumed run starts: a verified checkpoint directory and its step.
+public struct ResumePoint: Codable, Sendable {
+    public var checkpoint: String
+    public var step: Int
 }
 
 /// Tags of the point-to-point messages between workers and the coordinator.
@@ -40,6 +58,8 @@ enum MessageTag: Int {
     case final = 15
     /// Worker → coordinator, every few seconds from a thread of its own: it is alive.
     case heartbeat = 16
+    /// Worker → coordinator, after writing (or failing to write) its checkpoint shard: `ShardReport`.
+    case checkpoint = 17
 }
 
 /// The plan broadcast, or why there is none (every rank then exits with `exitCode`).
@@ -79,6 +99,20 @@ struct Failure: Codable {
     var worker: Int
     var message: String
     var exitCode: Int32
+}
+
+/// One worker's part of a checkpoint: its shard, or why it could not write it. Worker 0 also
+/// describes the arenas, their named views and the scalar state.
+struct ShardReport: Codable {
+    var worker: Int
+    var step: Int
+    var epoch: Int, cursor: Int
+    var shard: Manifest.ShardRecord?
+    var error: String?
+    var arenas: [Manifest.Arena]
+    var tensors: [Manifest.TensorView]
+    var scalars: [String: Double]
+    var span: Span
 }
 
 struct EvaluationReport: Codable {

@@ -15,19 +15,28 @@ final class RunRecords {
         }
     }
 
-    /// Creates the run directory (after `checkUnused`).
-    init(directory: URL) throws {
+    /// Opens the run directory: a new run creates it (after `checkUnused`); a resumed run
+    /// (`history`: the metrics snapshot of the checkpoint it continues from) replaces
+    /// `metrics.jsonl` with that snapshot, dropping the lines of steps that will be run again.
+    init(directory: URL, history: URL? = nil) throws {
         self.directory = directory
         let manager = FileManager.default
         let metricsFile = directory.appendingPathComponent("metrics.jsonl")
-        try Self.checkUnused(directory)
+        if history == nil { try Self.checkUnused(directory) }
         do {
             try manager.createDirectory(at: directory, withIntermediateDirectories: true)
-            manager.createFile(atPath: metricsFile.path, contents: nil)
+            try (history.map { try Data(contentsOf: $0) } ?? Data()).write(to: metricsFile, options: .atomic)
             metrics = try FileHandle(forWritingTo: metricsFile)
+            try metrics.seekToEnd()
         } catch {
-            throw TrainingError.plan("cannot create the run directory \(directory.path): \(error.localizedDescription)")
+            throw TrainingError.plan("cannot create the run records in \(directory.path): \(error.localizedDescription)")
         }
+    }
+
+    /// The objects of `metrics.jsonl`, in order.
+    func metricsLines() -> [[String: Any]] {
+        let text = (try? String(contentsOf: directory.appendingPathComponent("metrics.jsonl"), encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }
 
     func write(_ name: String, _ data: Data) throws {

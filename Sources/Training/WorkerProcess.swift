@@ -1,4 +1,5 @@
 import Autograd
+import Checkpoints
 import Cohorts
 import Crypto
 import Distributed
@@ -32,6 +33,7 @@ public enum WorkerProcess {
                 if threadLevel == .multiple { Heartbeat.start(world, every: min(1, plan.config.liveness.timeoutS / 5)) }
                 guard let task = TaskRegistry.task(named: plan.config.task) else { throw TrainingError.plan("unknown task \(plan.config.task)") }
                 try train(task, plan: plan, world: world, workers: workers)
+                Heartbeat.stop()
                 exit(0)
             }
         } catch {
@@ -49,6 +51,7 @@ public enum WorkerProcess {
             try? world.send(Array(bytes), to: 0, tag: MessageTag.failure.rawValue)
         }
         Thread.sleep(forTimeInterval: 10)
+        Heartbeat.stop()
         world.abort("worker \(world.rank - 1): \(message)", code: code)
     }
 
@@ -60,16 +63,23 @@ public enum WorkerProcess {
 /// Tells the coordinator this process is alive, from a thread of its own, so that a worker that
 /// stops answering (a crash, a frozen node, SIGSTOP) is told apart from one waiting on the others.
 enum Heartbeat {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var stopped = false
+
     static func start(_ world: Communicator, every interval: Double) {
         let thread = Thread {
             while true {
                 Thread.sleep(forTimeInterval: interval)
-                guard (try? world.send([], to: 0, tag: MessageTag.heartbeat.rawValue)) != nil else { return }
+                let sent = lock.withLock { !stopped && (try? world.send([], to: 0, tag: MessageTag.heartbeat.rawValue)) != nil }
+                guard sent else { return }
             }
         }
         thread.name = "heartbeat"
         thread.start()
     }
+
+    /// No heartbeat is sent after this returns (MPI may then be finalised).
+    static func stop() { lock.withLock { stopped = true } }
 }
 
 /// One worker's training loop: data → micro-batches (forward, backward, accumulate) →
@@ -85,6 +95,7 @@ final class WorkerLoop<T: Trainable> {
     private var optimizer: any Optimizer
     private let schedule: WarmupCosine
     private let cohort: URL
+    private let checkpoints: CheckpointStore
     private var start = 0.0
 
     init(plan: RunPlan, world: Communicator, workers: Communicator) throws {
@@ -94,6 +105,7 @@ final class WorkerLoop<T: Trainable> {
         self.workers = workers
         BLASThreads.set(config.threadsPerRank)
         cohort = URL(fileURLWithPath: config.cohort)
+        checkpoints = CheckpointStore(runDirectory: URL(fileURLWithPath: plan.runDirectory))
         let reader = try CohortReader(directory: cohort)
         let model = try T.decodeModel(try Yams.compose(yaml: plan.model) ?? Node([(Node, Node)]()))
         let prepared = try JSONDecoder.lenient.decode(T.Prepared.self, from: plan.prepared)
@@ -117,18 +129,35 @@ final class WorkerLoop<T: Trainable> {
     private func now() -> Double { Date.timeIntervalSinceReferenceDate - start }
 
     func run() throws {
-        let sampler = EpochSampler(samples: plan.split.train.count, globalBatch: config.train.globalBatch,
+        var sampler = EpochSampler(samples: plan.split.train.count, globalBatch: config.train.globalBatch,
                                    microBatch: plan.microBatch, seed: UInt64(config.train.seed), dropLast: config.train.dropLast)
-        let loader = task.batches(cohort: cohort, patients: plan.split.train, sampler: sampler, rank: rank, workers: workers.size, steps: plan.steps)
+        var step = 0, stoppedEarly = false
+        if let resume = plan.resume {
+            (sampler.epoch, sampler.cursor) = try restore(from: URL(fileURLWithPath: resume.checkpoint))
+            step = resume.step
+        }
+        let loader = task.batches(cohort: cohort, patients: plan.split.train, sampler: sampler, rank: rank, workers: workers.size,
+                                  steps: plan.steps - step)
         defer { loader.stop() }
         try world.startBarrier().wait()  // the common start of every rank's timeline (the coordinator's is non-blocking: they must match)
         start = Date.timeIntervalSinceReferenceDate
-        var step = 0, stoppedEarly = false
+        var lastSave = now()
+        let every = config.checkpoint
         while step < plan.steps {
-            let stop = try StopSignal.isRaised || world.hasArrived(from: 0, tag: MessageTag.stop.rawValue)
-            if try workers.allreduce(Int32(stop ? 1 : 0), op: .max) > 0 { stoppedEarly = true; break }
-            try self.step(step, loader)
+            let position = try self.step(step, loader)
             step += 1
+            // Every worker must agree on stopping and saving: a signal or the coordinator's stop
+            // reaches them at different moments, and only worker 0's clock times the saves.
+            let stopAsked = try StopSignal.isRaised || world.hasArrived(from: 0, tag: MessageTag.stop.rawValue)
+            let timeDue = rank == 0 && every.everyMinutes > 0 && now() - lastSave >= every.everyMinutes * 60
+            var flags: [Int32] = [stopAsked ? 1 : 0, timeDue ? 1 : 0]
+            try workers.allreduce(&flags, op: .max)
+            stoppedEarly = flags[0] > 0
+            if stoppedEarly || flags[1] > 0 || (every.everySteps > 0 && step % every.everySteps == 0) || (every.atEnd && step == plan.steps) {
+                try saveCheckpoint(step: step, epoch: position.epoch, cursor: position.cursor)
+                lastSave = now()
+            }
+            if stoppedEarly { break }
             if config.evaluation.everySteps > 0, step % config.evaluation.everySteps == 0, step < plan.steps {
                 try evaluate(step: step, split: "validation", patients: plan.split.validation)
             }
@@ -140,7 +169,62 @@ final class WorkerLoop<T: Trainable> {
                              parameterSHA256: digest.map { String(format: "%02x", $0) }.joined(), stoppedEarly: stoppedEarly), .final)
     }
 
-    private func step(_ step: Int, _ loader: Prefetcher<PatientBatch>) throws {
+    /// The training state a checkpoint holds, as flat arenas: parameters, buffers (running
+    /// statistics), the optimizer's moments.
+    private func stateArenas() -> [(name: String, values: Tensor)] {
+        [("parameters", arena.values)] + (arena.buffers.count > 0 ? [("buffers", arena.buffers)] : [])
+            + optimizer.state(like: arena.values)
+    }
+
+    /// Writes this worker's slice of every arena (its partition of the elements) and reports
+    /// the shard, or why it could not be written, to the coordinator, which commits the
+    /// checkpoint once every shard is in.
+    private func saveCheckpoint(step: Int, epoch: Int, cursor: Int) throws {
+        try send(Beat(worker: rank, step: step - 1, phase: "checkpoint"), .beat)
+        let begin = now()
+        let arenas = stateArenas()
+        var shard: Manifest.ShardRecord?, failure: String?
+        do {
+            try checkpoints.prepare(step: step)
+            let slices = arenas.map { name, values in
+                let part = Communicator.partition(count: values.count, parts: workers.size)[rank]
+                return ShardSlice(arena: name, start: part.lowerBound, values: UnsafeBufferPointer(rebasing: values.buffer(Float.self)[part]))
+            }
+            shard = try Shard.write(slices, worker: rank, in: checkpoints.directory(step: step))
+        } catch {
+            failure = "\(error)"
+        }
+        let views = arena.entries.map { Manifest.TensorView(name: $0.name, arena: "parameters", offset: $0.offset, shape: $0.shape) }
+            + arena.bufferEntries.map { Manifest.TensorView(name: $0.name, arena: "buffers", offset: $0.offset, shape: $0.shape) }
+        try send(ShardReport(worker: rank, step: step, epoch: epoch, cursor: cursor, shard: shard, error: failure,
+                             arenas: arenas.map { Manifest.Arena(name: $0.name, count: $0.values.count) }, tensors: rank == 0 ? views : [],
+                             scalars: ["optimizer.step_count": Double(optimizer.stepCount)],
+                             span: Span(name: "checkpoint", start: begin, duration: now() - begin)), .checkpoint)
+    }
+
+    /// Loads every arena from `directory`: each worker decodes its own partition (only the
+    /// frames that overlap it, whatever the number of workers that saved it), then the
+    /// partitions are broadcast. Returns the sampler's position.
+    private func restore(from directory: URL) throws -> (epoch: Int, cursor: Int) {
+        let reader = try CheckpointReader(directory: directory)
+        for (name, values) in stateArenas() {
+            guard let saved = reader.manifest.arenas.first(where: { $0.name == name }), saved.count == values.count else {
+                let found = reader.manifest.arenas.map { "\($0.name) (\($0.count))" }.joined(separator: ", ")
+                throw TrainingError.plan("checkpoint \(directory.path) does not fit this model: it has arenas \(found); this run needs '\(name)' of \(values.count) elements")
+            }
+            let parts = Communicator.partition(count: values.count, parts: workers.size)
+            let buffer = values.buffer(Float.self)
+            try reader.read(arena: name, range: parts[rank], into: UnsafeMutableBufferPointer(rebasing: buffer[parts[rank]]))
+            for (worker, part) in parts.enumerated() where !part.isEmpty {
+                try workers.broadcast(UnsafeMutableBufferPointer(rebasing: buffer[part]), root: worker)
+            }
+        }
+        optimizer.stepCount = Int(reader.manifest.scalars["optimizer.step_count"] ?? 0)
+        return (reader.manifest.epoch, reader.manifest.cursor)
+    }
+
+    /// One training step; returns the sampler's position after it.
+    private func step(_ step: Int, _ loader: Prefetcher<PatientBatch>) throws -> (epoch: Int, cursor: Int) {
         var spans = [Span]()
         let dataStart = now()
         guard let batch = try loader.next() else { throw TrainingError.plan("the loader ended before step \(step)") }
@@ -182,6 +266,7 @@ final class WorkerLoop<T: Trainable> {
 
         try send(StepReport(worker: rank, step: step, epoch: batch.epoch, lossSum: lossSum, samples: batch.patients.count,
                             learningRate: lr, gradientNorm: norm, overlappedExchange: exchange.overlappedSeconds, spans: spans), .step)
+        return (batch.epoch, batch.cursor)
     }
 
     /// Means of the task's evaluation sums over `patients`, each worker taking its share;

@@ -1,0 +1,102 @@
+import Foundation
+
+/// One committed checkpoint, opened for reading: its manifest parsed and checked (nothing is
+/// read from the shards until asked). `verify()` checks every file's size and SHA-256;
+/// `read` decodes only the frames that overlap the elements asked for (resharding).
+public final class CheckpointReader {
+    public let directory: URL
+    public let manifest: Manifest
+    private var inputs: [String: FileIO.Input] = [:]
+    private lazy var codec = FrameCodec(level: 1)
+
+    public init(directory: URL) throws {
+        self.directory = directory
+        let file = directory.appendingPathComponent("manifest.json")
+        let data: Data
+        do { data = try Data(contentsOf: file) } catch {
+            throw FileManager.default.fileExists(atPath: file.path)
+                ? CheckpointError.invalid(path: directory.path, reason: "cannot read manifest.json: \(error.localizedDescription)")
+                : CheckpointError.invalid(path: directory.path, reason: "no manifest.json (an interrupted save)")
+        }
+        do { manifest = try JSONDecoder().decode(Manifest.self, from: data) } catch {
+            throw CheckpointError.invalid(path: directory.path, reason: "manifest.json does not parse: \(Self.describe(error))")
+        }
+        let problems = manifest.problems()
+        guard problems.isEmpty else { throw CheckpointError.invalid(path: directory.path, reason: "manifest.json: " + problems.joined(separator: "; ")) }
+    }
+
+    /// Checks that every shard (and the metrics snapshot) exists, is a regular file of the
+    /// recorded size and has the recorded SHA-256.
+    public func verify() throws {
+        let files = manifest.shards.map { Manifest.FileRecord(file: $0.file, bytes: $0.bytes, sha256: $0.sha256) } + (manifest.metrics.map { [$0] } ?? [])
+        for record in files {
+            let input = try open(record.file)
+            guard input.size == record.bytes else {
+                throw CheckpointError.invalid(path: directory.path, reason: "\(record.file) has \(input.size) bytes, the manifest says \(record.bytes) (truncated or replaced)")
+            }
+            let digest = try input.sha256()
+            guard digest == record.sha256 else {
+                throw CheckpointError.invalid(path: directory.path, reason: "\(record.file): SHA-256 \(digest.prefix(16))… differs from the manifest's \(record.sha256.prefix(16))… (corrupted)")
+            }
+        }
+        for shard in manifest.shards {
+            var header = [UInt8](repeating: 0, count: Shard.headerBytes)
+            try header.withUnsafeMutableBytes { (bytes: UnsafeMutableRawBufferPointer) throws in try open(shard.file).read(offset: 0, into: bytes) }
+            guard Array(header[0..<8]) == Shard.magic else { throw CheckpointError.invalid(path: directory.path, reason: "\(shard.file) is not a shard (no TSCKSHRD header)") }
+        }
+    }
+
+    /// Elements `range` of `arena` into `values` (`range.count` floats), decoding only the
+    /// frames that overlap it; each frame's checksum is verified as it decodes.
+    public func read(arena: String, range: Range<Int>, into values: UnsafeMutableBufferPointer<Float>) throws {
+        precondition(values.count == range.count, "read \(range.count) elements into \(values.count)")
+        var scratch = [Float]()
+        var covered = 0
+        for shard in manifest.shards {
+            for frame in shard.frames where frame.arena == arena {
+                let frameRange = frame.start..<(frame.start + frame.count)
+                guard frameRange.overlaps(range) else { continue }
+                let input = try open(shard.file)
+                var bytes = [UInt8](repeating: 0, count: frame.bytes)
+                try bytes.withUnsafeMutableBytes { (raw: UnsafeMutableRawBufferPointer) throws in try input.read(offset: frame.offset, into: raw) }
+                if scratch.count < frame.count { scratch = [Float](repeating: 0, count: frame.count) }
+                let failure = bytes.withUnsafeBytes { raw in
+                    scratch.withUnsafeMutableBufferPointer { codec.decode(raw, into: UnsafeMutableBufferPointer(rebasing: $0[0..<frame.count])) }
+                }
+                if let failure {
+                    throw CheckpointError.invalid(path: directory.path, reason: "\(shard.file): the frame of '\(arena)' at byte \(frame.offset) does not decode: \(failure)")
+                }
+                let overlap = frameRange.clamped(to: range)
+                scratch.withUnsafeBufferPointer { decoded in
+                    (values.baseAddress! + (overlap.lowerBound - range.lowerBound))
+                        .update(from: decoded.baseAddress! + (overlap.lowerBound - frame.start), count: overlap.count)
+                }
+                covered += overlap.count
+            }
+        }
+        guard covered == range.count else {
+            throw CheckpointError.invalid(path: directory.path, reason: "arena '\(arena)' has \(covered) of the \(range.count) elements \(range) asked for")
+        }
+    }
+
+    private func open(_ file: String) throws -> FileIO.Input {
+        if let input = inputs[file] { return input }
+        do {
+            let input = try FileIO.Input(directory.appendingPathComponent(file).path)
+            inputs[file] = input
+            return input
+        } catch let CheckpointError.io(_, _, reason) {
+            throw CheckpointError.invalid(path: directory.path, reason: "\(file): \(reason)")
+        }
+    }
+
+    private static func describe(_ error: Error) -> String {
+        switch error {
+        case let DecodingError.keyNotFound(key, context): "missing key '\((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))'"
+        case let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context):
+            "wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
+        case let DecodingError.dataCorrupted(context): context.debugDescription
+        default: "\(error)"
+        }
+    }
+}

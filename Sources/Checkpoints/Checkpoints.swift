@@ -1,2 +1,0 @@
-// Checkpoints: sharded zstd checkpoints (write, commit, verify, load, reshard, export).
-// Filled by the checkpoints issue; see Docs/Architecture.md.
