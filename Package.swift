@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "CLI",
             dependencies: [
-                "Distributed", "NN", "Optim", "Cohorts",
+                "Distributed", "NN", "Optim", "Cohorts", "Checkpoints",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
