@@ -5,8 +5,8 @@ import XCTest
 /// Whole training runs: `launch/train` starting a real coordinator and real workers under
 /// mpirun on a simulated cohort.
 final class TrainingRunTests: XCTestCase {
-    private static let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("transcriptile-training-tests-\(getpid())")
-    private static var cohort: URL { scratch.appendingPathComponent("cohort") }
+    static let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("transcriptile-training-tests-\(getpid())")
+    static var cohort: URL { scratch.appendingPathComponent("cohort") }
 
     override class func setUp() {
         try? FileManager.default.removeItem(at: scratch)
@@ -19,7 +19,7 @@ final class TrainingRunTests: XCTestCase {
 
     override class func tearDown() { try? FileManager.default.removeItem(at: scratch) }
 
-    private func config(_ extra: String = "") throws -> URL {
+    func config(_ extra: String = "") throws -> URL {
         let file = Self.scratch.appendingPathComponent("run-\(UUID().uuidString).yaml")
         try """
             task: cancer-type
@@ -35,7 +35,7 @@ final class TrainingRunTests: XCTestCase {
         return file
     }
 
-    private func train(_ config: URL, workers: Int, runDirectory: String? = nil, _ sets: [String] = [], timeout: TimeInterval = 120) throws -> (ProcessRunner.Result, URL) {
+    func train(_ config: URL, workers: Int, runDirectory: String? = nil, _ sets: [String] = [], timeout: TimeInterval = 120) throws -> (ProcessRunner.Result, URL) {
         let directory = Self.scratch.appendingPathComponent(runDirectory ?? "run-\(UUID().uuidString)")
         let arguments = [config.path, "--workers", "\(workers)", "--run-dir", directory.path] + sets.flatMap { ["--set", $0] }
         let result = try ProcessRunner.run(
@@ -44,7 +44,7 @@ final class TrainingRunTests: XCTestCase {
         return (result, directory)
     }
 
-    private func json(_ url: URL) throws -> [String: Any] {
+    func json(_ url: URL) throws -> [String: Any] {
         try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
     }
 
@@ -55,7 +55,7 @@ final class TrainingRunTests: XCTestCase {
         }
     }
 
-    private func parameterHash(_ directory: URL) throws -> String {
+    func parameterHash(_ directory: URL) throws -> String {
         let parameters = try XCTUnwrap(try json(directory.appendingPathComponent("summary.json"))["parameters"] as? [String: Any])
         XCTAssertEqual(parameters["workers_agree"] as? Bool, true)
         return try XCTUnwrap(parameters["sha256"] as? String)

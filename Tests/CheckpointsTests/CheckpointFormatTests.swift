@@ -1,0 +1,104 @@
+import Checkpoints
+import Foundation
+import TestSupport
+import XCTest
+
+/// The checkpoint format on real files: shards written by three "workers", read back on any
+/// split, and every kind of damage refused with a message naming the file.
+final class CheckpointFormatTests: XCTestCase {
+    private var run: URL!
+    private let values = (0..<10_000).map { Float(sin(Double($0))) * 1e-3 }
+
+    override func setUpWithError() throws {
+        run = FileManager.default.temporaryDirectory.appendingPathComponent("checkpoint-tests-\(UUID().uuidString)")
+        let store = CheckpointStore(runDirectory: run)
+        try store.prepare(step: 7)
+        let parts = [0..<3334, 3334..<6667, 6667..<10_000]
+        let shards = try values.withUnsafeBufferPointer { all in
+            try parts.enumerated().map { worker, part in
+                try Shard.write([ShardSlice(arena: "parameters", start: part.lowerBound, values: UnsafeBufferPointer(rebasing: all[part]))],
+                                worker: worker, in: store.directory(step: 7), frameElements: 1000)
+            }
+        }
+        try store.commit(Manifest(step: 7, epoch: 1, cursor: 24, workers: 3, frameElements: 1000, identity: ["task": "t"], config: "",
+                                  arenas: [.init(name: "parameters", count: values.count)], scalars: [:],
+                                  tensors: [.init(name: "layer.weight", arena: "parameters", offset: 0, shape: [100, 100])],
+                                  metrics: nil, shards: shards))
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: run) }
+
+    private var directory: URL { CheckpointStore(runDirectory: run).directory(step: 7) }
+
+    func testAnySplitReadsBackExactlyFromOnlyTheFramesItNeeds() throws {
+        let reader = try CheckpointReader(directory: directory)
+        try reader.verify()
+        XCTAssertEqual(CheckpointStore(runDirectory: run).latest(), 7)
+        for parts in [[0..<10_000], [0..<5000, 5000..<10_000], [0..<2500, 2500..<5000, 5000..<7500, 7500..<10_000], [3999..<4001]] {
+            for part in parts {
+                var out = [Float](repeating: .nan, count: part.count)
+                try out.withUnsafeMutableBufferPointer { try reader.read(arena: "parameters", range: part, into: $0) }
+                XCTAssertEqual(out, Array(values[part]))
+            }
+        }
+    }
+
+    func testDamagedShardsAreRefusedNamingTheFile() throws {
+        let shard = directory.appendingPathComponent("shard-0001.tzst")
+        let good = try Data(contentsOf: shard)
+        var flipped = good
+        flipped[200] ^= 0x01
+        let cases: [(String, () throws -> Void, String)] = [
+            ("corrupted byte", { try flipped.write(to: shard) }, "shard-0001.tzst: SHA-256"),
+            ("truncated", { try good.prefix(good.count - 10).write(to: shard) }, "shard-0001.tzst has \(good.count - 10) bytes"),
+            ("zero bytes", { try Data().write(to: shard) }, "shard-0001.tzst has 0 bytes"),
+            ("missing", { try FileManager.default.removeItem(at: shard) }, "shard-0001.tzst: No such file"),
+        ]
+        for (name, damage, message) in cases {
+            try damage()
+            XCTAssertThrowsError(try CheckpointReader(directory: directory).verify(), name) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(name): \(error)")
+            }
+            XCTAssertNil(CheckpointStore(runDirectory: run).newestValid().reader, name)
+            try good.write(to: shard)
+        }
+        // A flipped byte inside a frame also fails to decode, even without the SHA-256 check.
+        try flipped.write(to: shard)
+        var out = [Float](repeating: 0, count: values.count)
+        XCTAssertThrowsError(try out.withUnsafeMutableBufferPointer { try CheckpointReader(directory: directory).read(arena: "parameters", range: 0..<values.count, into: $0) })
+    }
+
+    func testManifestThatDoesNotParseOrEscapesTheDirectoryIsRefused() throws {
+        let manifest = directory.appendingPathComponent("manifest.json")
+        let text = try String(contentsOf: manifest, encoding: .utf8)
+        try "{\"step\": ".write(to: manifest, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try CheckpointReader(directory: directory)) { XCTAssertTrue("\($0)".contains("manifest.json does not parse"), "\($0)") }
+        for escape in ["../../../etc/passwd", "/etc/passwd", "sub/shard.tzst", ".hidden"] {
+            try text.replacingOccurrences(of: "\"shard-0000.tzst\"", with: "\"\(escape.replacingOccurrences(of: "/", with: "\\/"))\"")
+                .write(to: manifest, atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try CheckpointReader(directory: directory), escape) { error in
+                XCTAssertTrue("\(error)".contains("is not a plain file name inside the checkpoint directory"), "\(escape): \(error)")
+            }
+        }
+        try text.write(to: manifest, atomically: true, encoding: .utf8)
+        let link = directory.appendingPathComponent("shard-0002.tzst")
+        try FileManager.default.removeItem(at: link)
+        try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: "/etc/hostname")
+        XCTAssertThrowsError(try CheckpointReader(directory: directory).verify()) { XCTAssertTrue("\($0)".contains("symbolic link"), "\($0)") }
+    }
+
+    /// The export is read by the `safetensors` Python package (installed here if missing).
+    func testSafetensorsExportLoadsInPython() throws {
+        let out = run.appendingPathComponent("weights.safetensors")
+        try SafeTensors.write(try CheckpointReader(directory: directory).exportedTensors(), metadata: ["step": "7"], to: out)
+        let check = "from safetensors.numpy import load_file; import sys, math; t = load_file(sys.argv[1])['layer.weight']; "
+            + "print(t.shape, t.dtype, repr(float(t[1, 2])))"
+        var result = try ProcessRunner.run("/usr/bin/env", ["python3", "-c", check, out.path])
+        if result.status != 0 {
+            _ = try ProcessRunner.run("/usr/bin/env", ["python3", "-m", "pip", "install", "--quiet", "safetensors", "numpy"], timeout: 300)
+            result = try ProcessRunner.run("/usr/bin/env", ["python3", "-c", check, out.path])
+        }
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertEqual(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "(100, 100) float32 \(Double(values[102]))")
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Checkpoints in whole runs under mpirun: saved on signal and by cadence, resumed bitwise,
+/// resharded to another worker count, broken ones passed over.
+extension TrainingRunTests {
+    private func checkpoints(_ run: URL) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path)) ?? []).filter { $0.hasPrefix("step-") }.sorted()
+    }
+
+    /// SIGTERM (what Slurm sends before the wall-time kill) → a checkpoint at the next step
+    /// boundary → resumed, the run ends with the same weights as one never interrupted.
+    func testRunInterruptedBySIGTERMResumesBitwiseIdentically() throws {
+        let file = try config("checkpoint: {every_steps: 50}")
+        let sets = ["train.steps=3000", "evaluation.every_steps=0"]
+        let (whole, wholeRun) = try train(file, workers: 2, sets)
+        XCTAssertEqual(whole.status, 0, whole.output)
+
+        let interrupted = Self.scratch.appendingPathComponent("interrupted-\(UUID().uuidString)")
+        let signaller = Thread {
+            let latest = interrupted.appendingPathComponent("checkpoints/LATEST")
+            for _ in 0..<600 where !FileManager.default.fileExists(atPath: latest.path) { Thread.sleep(forTimeInterval: 0.02) }
+            _ = try? ProcessRunner.run("/usr/bin/pkill", ["-TERM", "-f", "mpirun.*\(interrupted.lastPathComponent)"])
+        }
+        signaller.start()
+        let (first, _) = try train(file, workers: 2, runDirectory: interrupted.lastPathComponent, sets)
+        let summary = try json(interrupted.appendingPathComponent("summary.json"))
+        XCTAssertEqual(summary["stopped_early"] as? Bool, true, "the signal arrived after the run ended\n" + first.output)
+        let stoppedAt = try XCTUnwrap(summary["final_step"] as? Int)
+        XCTAssertTrue(checkpoints(interrupted).contains(String(format: "step-%08d", stoppedAt)), "a checkpoint at the step it stopped: \(checkpoints(interrupted))")
+
+        let (second, _) = try train(file, workers: 2, runDirectory: interrupted.lastPathComponent, sets)
+        XCTAssertEqual(second.status, 0, second.output)
+        XCTAssertTrue(second.stdout.contains("resuming from"), second.output)
+        XCTAssertEqual(try parameterHash(interrupted), try parameterHash(wholeRun), "resumed weights equal uninterrupted ones")
+        let steps = try String(contentsOf: interrupted.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+            .split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]).flatMap { $0["split"] == nil ? $0["step"] as? Int : nil } }
+        XCTAssertEqual(steps, Array(0..<3000), "metrics.jsonl holds every step once")
+    }
+
+    /// Saved by 3 workers, resumed by 2 and by 4: with the reproducible exchange and a fixed
+    /// micro-batch the weights are those of an uninterrupted run.
+    func testCheckpointFromThreeWorkersResumesOnTwoAndFour() throws {
+        let file = try config("exchange: {algorithm: reproducible}\ncheckpoint: {every_steps: 6}")
+        let (whole, wholeRun) = try train(file, workers: 3)
+        XCTAssertEqual(whole.status, 0, whole.output)
+        XCTAssertEqual(checkpoints(wholeRun), ["step-00000006", "step-00000012"])
+        for workers in [2, 4] {
+            let copy = Self.scratch.appendingPathComponent("reshard-\(workers)-\(UUID().uuidString)")
+            try FileManager.default.copyItem(at: wholeRun, to: copy)
+            try FileManager.default.removeItem(at: copy.appendingPathComponent("checkpoints/step-00000012"))  // as if stopped after step 6
+            try FileManager.default.removeItem(at: copy.appendingPathComponent("summary.json"))
+            let (resumed, _) = try train(file, workers: workers, runDirectory: copy.lastPathComponent)
+            XCTAssertEqual(resumed.status, 0, resumed.output)
+            XCTAssertTrue(resumed.stdout.contains("resuming from \(copy.path)/checkpoints/step-00000006 at step 6"), resumed.output)
+            XCTAssertEqual(try parameterHash(copy), try parameterHash(wholeRun), "resumed on \(workers) workers")
+        }
+    }
+
+    /// A corrupted newest checkpoint is reported by `checkpoint verify` and passed over by
+    /// `--resume auto`, which says so and continues from the previous one; a checkpoint of
+    /// another model is refused naming what differs.
+    func testBrokenCheckpointIsPassedOverAndAnotherModelIsRefused() throws {
+        let file = try config("checkpoint: {every_steps: 4}")
+        let (first, run) = try train(file, workers: 2)
+        XCTAssertEqual(first.status, 0, first.output)
+        XCTAssertEqual(checkpoints(run), ["step-00000004", "step-00000008", "step-00000012"])
+        let shard = run.appendingPathComponent("checkpoints/step-00000012/shard-0001.tzst")
+        let handle = try FileHandle(forUpdating: shard)
+        try handle.seek(toOffset: 100)
+        let byte = try XCTUnwrap(try handle.read(upToCount: 1))
+        try handle.seek(toOffset: 100)
+        try handle.write(contentsOf: [byte[0] ^ 0xFF])
+        try handle.close()
+
+        let verify = try ProcessRunner.run(ProcessRunner.product("transcriptile"), ["checkpoint", "verify", run.path])
+        XCTAssertEqual(verify.status, 2, verify.output)
+        XCTAssertTrue(verify.stderr.contains("step-00000012: checkpoint") && verify.stderr.contains("shard-0001.tzst: SHA-256"), verify.output)
+
+        let (resumed, _) = try train(file, workers: 2, runDirectory: run.lastPathComponent, ["train.steps=14"])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.stderr.contains("passing over step-00000012") && resumed.stderr.contains("shard-0001.tzst"), resumed.output)
+        XCTAssertTrue(resumed.stdout.contains("resuming from \(run.path)/checkpoints/step-00000008 at step 8"), resumed.output)
+
+        let (other, _) = try train(file, workers: 2, runDirectory: run.lastPathComponent, ["train.steps=20", "model.hidden=[16]"])
+        XCTAssertEqual(other.status, 2, other.output)
+        XCTAssertTrue(other.stderr.contains("was saved by another set-up") && other.stderr.contains("model:"), other.output)
+    }
+}
