@@ -35,9 +35,10 @@ final class TrainingRunTests: XCTestCase {
         return file
     }
 
-    func train(_ config: URL, workers: Int, runDirectory: String? = nil, _ sets: [String] = [], timeout: TimeInterval = 120) throws -> (ProcessRunner.Result, URL) {
+    func train(_ config: URL, workers: Int, runDirectory: String? = nil, _ sets: [String] = [], resume: String = "auto",
+               timeout: TimeInterval = 120) throws -> (ProcessRunner.Result, URL) {
         let directory = Self.scratch.appendingPathComponent(runDirectory ?? "run-\(UUID().uuidString)")
-        let arguments = [config.path, "--workers", "\(workers)", "--run-dir", directory.path] + sets.flatMap { ["--set", $0] }
+        let arguments = [config.path, "--workers", "\(workers)", "--run-dir", directory.path, "--resume", resume] + sets.flatMap { ["--set", $0] }
         let result = try ProcessRunner.run(
             ProcessRunner.repositoryRoot.appendingPathComponent("launch/train").path, arguments,
             environment: ["TRANSCRIPTILE_BIN": ProcessRunner.productsFolder.path], timeout: timeout)
@@ -92,9 +93,12 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertEqual(try losses(second), curve, "the same seed gives the same loss curve")
         XCTAssertEqual(try parameterHash(second), try parameterHash(directory))
 
-        let (refused, _) = try train(file, workers: 2, runDirectory: directory.lastPathComponent)
+        let (refused, _) = try train(file, workers: 2, runDirectory: directory.lastPathComponent, resume: "none")
         XCTAssertEqual(refused.status, 2, refused.output)
         XCTAssertTrue(refused.stderr.contains("already holds a run"), refused.stderr)
+        let (finished, _) = try train(file, workers: 2, runDirectory: directory.lastPathComponent)
+        XCTAssertEqual(finished.status, 2, finished.output)
+        XCTAssertTrue(finished.stderr.contains("is at step 12, the run has 12 steps: nothing left to train"), finished.stderr)
     }
 
     func testReproducibleExchangeGivesBitwiseIdenticalWeightsOnOneTwoAndThreeWorkers() throws {
