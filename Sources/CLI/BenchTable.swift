@@ -56,3 +56,16 @@ final class BenchTable {
         return x >= 100 ? String(format: "%.1f", x) : String(format: "%.3f", x)
     }
 }
+
+/// The median wall time in seconds of `repeats` runs of `body`, after one warm-up run when `warmUp`.
+func medianSeconds(repeats: Int, warmUp: Bool = false, _ body: () throws -> Void) rethrows -> Double {
+    let clock = ContinuousClock()
+    if warmUp { try body() }
+    var times = [Double]()
+    for _ in 0..<repeats {
+        let start = clock.now
+        try body()
+        times.append((clock.now - start).seconds)
+    }
+    return times.sorted()[times.count / 2]
+}

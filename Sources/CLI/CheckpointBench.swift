@@ -46,15 +46,7 @@ struct CheckpointBench: ParsableCommand {
         let table = BenchTable(bench: "checkpoint", json: output.json, isPrinter: true, labelled: true,
                                title: "\(Int(raw / 1e6)) MB of float32 state (parameters + AdamW moments), one worker, medians of \(repeats)",
                                columns: [.init(header: "MB/s", key: "mb_per_s"), .init(header: "ratio", key: "ratio")])
-        func median(_ body: () throws -> Void) rethrows -> Double {
-            var times = [Double]()
-            for _ in 0..<repeats {
-                let start = DispatchTime.now().uptimeNanoseconds
-                try body()
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-            }
-            return times.sorted()[times.count / 2]
-        }
+        func median(_ body: () throws -> Void) rethrows -> Double { try medianSeconds(repeats: repeats, body) }
         var record: Manifest.ShardRecord?
         let save = try median { record = try Shard.write(slices, worker: 0, in: directory) }
         let ratio = raw / Double(record!.bytes)

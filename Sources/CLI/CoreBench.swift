@@ -134,15 +134,5 @@ struct CoreBench: ParsableCommand {
     }
 
     /// The median wall time of `repeats` runs of `body`, after one warm-up run.
-    private func median(_ body: () -> Void) -> Double {
-        let clock = ContinuousClock()
-        body()
-        var times = [Double]()
-        for _ in 0..<repeats {
-            let start = clock.now
-            body()
-            times.append((clock.now - start).seconds)
-        }
-        return times.sorted()[times.count / 2]
-    }
+    private func median(_ body: () -> Void) -> Double { medianSeconds(repeats: repeats, warmUp: true, body) }
 }

@@ -37,13 +37,7 @@ struct IOBench: ParsableCommand {
                                title: "\(directory.lastPathComponent), medians of \(repeats)",
                                columns: [.init(header: "µs/item", key: "microseconds"), .init(header: "items/s", key: "per_second")])
         func measure(_ name: String, items: Int, _ body: () throws -> Void) rethrows {
-            var times = [Double]()
-            for _ in 0..<repeats {
-                let start = DispatchTime.now().uptimeNanoseconds
-                try body()
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-            }
-            let median = times.sorted()[times.count / 2]
+            let median = try medianSeconds(repeats: repeats, body)
             table.row(case: name, values: [median / Double(items) * 1e6, Double(items) / median], value: Double(items) / median, unit: "items/s")
         }
         let manifest = try CohortManifest.load(from: directory)
