@@ -62,7 +62,7 @@ let package = Package(
         .target(
             name: "Cohorts",
             dependencies: ["CHDF5", "COpenSlide", "CImageCodecs", "Tensors", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Checkpoints", dependencies: ["CZstd", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Checkpoints", dependencies: ["CZstd", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: kernelSettings),
         .target(
             name: "Training",
             dependencies: [

@@ -48,9 +48,15 @@ struct CheckpointBench: ParsableCommand {
                                columns: [.init(header: "MB/s", key: "mb_per_s"), .init(header: "ratio", key: "ratio")])
         func median(_ body: () throws -> Void) rethrows -> Double { try medianSeconds(repeats: repeats, body) }
         var record: Manifest.ShardRecord?
-        let save = try median { record = try Shard.write(slices, worker: 0, in: directory) }
+        let save = try median { record = try Shard.write(slices, worker: 0, in: directory, threads: BLASThreads.count) }
         let ratio = raw / Double(record!.bytes)
         table.row(case: "save (shuffle + zstd-1 + write + fsync)", values: [raw / save / 1e6, ratio], value: raw / save / 1e6, unit: "MB/s")
+        let memory = URL(fileURLWithPath: "/dev/shm/transcriptile-checkpoint-bench-\(getpid())")
+        if (try? FileManager.default.createDirectory(at: memory, withIntermediateDirectories: true)) != nil {
+            defer { try? FileManager.default.removeItem(at: memory) }
+            let cpu = try median { _ = try Shard.write(slices, worker: 0, in: memory, threads: BLASThreads.count) }
+            table.row(case: "save to memory (/dev/shm: no disk)", values: [raw / cpu / 1e6, ratio], value: raw / cpu / 1e6, unit: "MB/s")
+        }
         let plain = directory.appendingPathComponent("raw.bin")
         let disk = try median {
             let handle = try FileHandle(forWritingTo: { FileManager.default.createFile(atPath: plain.path, contents: nil); return plain }())

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -116,6 +117,7 @@ extension CheckpointStore {
         }
         let output = try FileIO.Output(creating: directory(step: step).appendingPathComponent(file.lastPathComponent).path)
         try data.withUnsafeBytes { try output.write($0) }
-        return Manifest.FileRecord(file: file.lastPathComponent, bytes: data.count, sha256: try output.finish())
+        try output.finish()
+        return Manifest.FileRecord(file: file.lastPathComponent, bytes: data.count, sha256: SHA256.hash(data: data).hex)
     }
 }

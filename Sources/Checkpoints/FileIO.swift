@@ -11,12 +11,11 @@ enum FileIO {
         .io(path: path, operation: operation, reason: String(cString: strerror(errno)))
     }
 
-    /// An open file written front to back, hashing what it writes.
+    /// An open file written front to back.
     final class Output {
         let path: String
         private var descriptor: Int32
         private(set) var written = 0
-        private var hash = SHA256()
 
         init(creating path: String) throws {
             self.path = path
@@ -25,7 +24,6 @@ enum FileIO {
         }
 
         func write(_ bytes: UnsafeRawBufferPointer) throws {
-            hash.update(bufferPointer: bytes)
             var done = 0
             while done < bytes.count {
                 let n = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
@@ -36,12 +34,17 @@ enum FileIO {
             written += bytes.count
         }
 
-        /// Flushes to the device and closes; returns the SHA-256 of everything written (hex).
-        func finish() throws -> String {
+        /// Asks the kernel to start writing `bytes` back to the device now rather than all at the
+        /// final fsync (on this advice Linux starts write-back of the range's dirty pages).
+        func startWriteBack(_ bytes: Range<Int>) {
+            _ = posix_fadvise(descriptor, off_t(bytes.lowerBound), off_t(bytes.count), POSIX_FADV_DONTNEED)
+        }
+
+        /// Flushes to the device and closes.
+        func finish() throws {
             defer { descriptor = -1 }
             guard fsync(descriptor) == 0 else { let error = failure(path, "flush (fsync)"); close(descriptor); throw error }
             guard close(descriptor) == 0 else { throw failure(path, "close") }
-            return hash.finalize().hex
         }
 
         deinit { if descriptor >= 0 { close(descriptor) } }
@@ -54,7 +57,7 @@ enum FileIO {
         let output = try Output(creating: temporary)
         do {
             try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) throws in try output.write(bytes) }
-            _ = try output.finish()
+            try output.finish()
         } catch {
             unlink(temporary)
             throw error

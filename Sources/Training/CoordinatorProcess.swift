@@ -169,6 +169,8 @@ private final class Monitor {
     /// end of the run failed (the job then exits non-zero).
     private var committed: Int?
     private var finalSaveFailed = false
+    /// Metrics lines that could not be appended (a full disk); the first failure is shown.
+    private var lostMetricsLines = 0
 
     init(plan: RunPlan, effective: EffectiveConfig, world: Communicator) throws {
         self.plan = plan
@@ -219,8 +221,8 @@ private final class Monitor {
         lastSeen = Array(repeating: start, count: workers)
         while finals.count < workers { try poll() }
         progress.finish()
-        try writeRecords()
-        return finalSaveFailed ? 1 : 0
+        let recordsWritten = writeRecords()
+        return finalSaveFailed || !recordsWritten ? 1 : 0
     }
 
     /// Handles every message that has arrived; otherwise sleeps a moment and checks liveness
@@ -265,7 +267,7 @@ private final class Monitor {
             evaluations.append(report)
             var line: [String: Any] = ["step": report.step, "split": report.split]
             for (key, value) in report.metrics { line[key] = value }
-            records.appendMetrics(line)
+            appendMetrics(line)
             let shown = report.metrics.filter { $0.key != "count" }.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4f", $0.value))" }
             progress.note("\(report.split) at step \(report.step): " + shown.joined(separator: ", "))
         case .final:
@@ -312,6 +314,15 @@ private final class Monitor {
         }
     }
 
+    /// Appends a line to `metrics.jsonl`; when that fails (a full disk) training goes on, the
+    /// first failure is shown, and the job exits 1 at the end saying how many lines were lost.
+    private func appendMetrics(_ line: [String: Any]) {
+        do { try records.appendMetrics(line) } catch {
+            if lostMetricsLines == 0 { progress.note("METRICS LOST: \(error); training goes on, and the lines of later steps are written once there is room") }
+            lostMetricsLines += 1
+        }
+    }
+
     /// All workers reported `step`: one metrics line and a progress update.
     private func complete(step: Int) {
         let reports = pending.removeValue(forKey: step)!
@@ -323,7 +334,7 @@ private final class Monitor {
         let seconds = (ends.max() ?? 0) - (begins.min() ?? 0)
         let first = reports[0]
         let elapsed = Date.timeIntervalSinceReferenceDate - start
-        records.appendMetrics([
+        appendMetrics([
             "step": step, "epoch": first.epoch, "loss": loss, "lr": first.learningRate, "grad_norm": first.gradientNorm,
             "samples": samples, "step_s": seconds, "samples_per_s": Double(samples) / max(seconds, 1e-9), "time_s": elapsed,
             "data_wait_s": slowest("data-wait"), "compute_s": slowest("compute"), "exchange_s": slowest("exchange"),
@@ -361,8 +372,9 @@ private final class Monitor {
         world.abort("no progress for \(Int(now - lastProgress)) s although every worker is alive: suspect \(named(suspects))\(waiting). Ending the job.")
     }
 
-    private func writeRecords() throws {
-        try records.writeTimeline(workers: workers)
+    /// Writes `summary.json` first (it matters most), then the timeline and the loss plot, each
+    /// attempted even if another failed, and prints the final summary. Returns whether all were written.
+    private func writeRecords() -> Bool {
         let hashes = Set(finals.values.map(\.parameterSHA256))
         let final = finals[0]!
         let steps = completed.map(\.seconds).dropFirst().sorted()
@@ -387,8 +399,13 @@ private final class Monitor {
                        "exchange_overlapped_share": shares.overlapped / max(shares.step, 1e-9)],
             "exchange": plan.config.exchange.algorithm.rawValue,
         ]
-        try records.write("summary.json", try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted]))
-        try lossPlot().writePNG(to: records.directory.appendingPathComponent("loss_curve.png").path)
+        var failures = [String]()
+        func attempt(_ body: () throws -> Void) { do { try body() } catch { failures.append("\(error)") } }
+        attempt { try records.write("summary.json", try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted])) }
+        attempt { try records.writeTimeline(workers: workers) }
+        let plot = records.directory.appendingPathComponent("loss_curve.png").path
+        attempt { do { try lossPlot().writePNG(to: plot) } catch { throw TrainingError.records("cannot write \(plot): \(error)") } }
+        if lostMetricsLines > 0 { failures.append("\(lostMetricsLines) lines of metrics.jsonl could not be written") }
 
         let figures = evaluation.sorted { $0.key < $1.key }.compactMap { key, value in (value as? Double).map { "test \(key) \(String(format: "%.4f", $0))" } }
         Console.output("""
@@ -400,6 +417,8 @@ private final class Monitor {
             records: \(plan.runDirectory)/{config.yaml, run_plan.json, metrics.jsonl, timeline.json, loss_curve.png, summary.json}
 
             """)
+        for failure in failures { Console.error("RECORDS INCOMPLETE: \(failure)\n") }
+        return failures.isEmpty
     }
 
     private func lossPlot() -> Plot {

@@ -40,13 +40,19 @@ final class RunRecords {
     }
 
     func write(_ name: String, _ data: Data) throws {
-        try data.write(to: directory.appendingPathComponent(name), options: .atomic)
+        let file = directory.appendingPathComponent(name)
+        do { try data.write(to: file, options: .atomic) } catch {
+            throw TrainingError.records("cannot write \(file.path): \(error.localizedDescription)")
+        }
     }
 
-    /// Appends one JSON object as a line of `metrics.jsonl`.
-    func appendMetrics(_ object: [String: Any]) {
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
-        metrics.write(data + Data("\n".utf8))
+    /// Appends one JSON object as a line of `metrics.jsonl`; throws when it cannot be written
+    /// (a full disk), naming the file.
+    func appendMetrics(_ object: [String: Any]) throws {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        do { try metrics.write(contentsOf: data + Data("\n".utf8)) } catch {
+            throw TrainingError.records("cannot append to \(directory.appendingPathComponent("metrics.jsonl").path): \(error.localizedDescription)")
+        }
     }
 
     /// A span of `worker`'s time for the timeline.

@@ -8,6 +8,8 @@ public enum TrainingError: Error, CustomStringConvertible {
     case plan(String)
     /// Loss or gradients stopped being finite.
     case nonFinite(step: Int, detail: String)
+    /// A record of the run (metrics, timeline, summary, plot) could not be written.
+    case records(String)
 
     public var description: String {
         switch self {
@@ -16,7 +18,7 @@ public enum TrainingError: Error, CustomStringConvertible {
             let shown = problems.prefix(20).map { "  " + $0 }.joined(separator: "\n")
             let more = problems.count > 20 ? "\n  … and \(problems.count - 20) more (run `transcriptile data validate \(directory)`)" : ""
             return "cohort \(directory) failed validation (\(problems.count) problem\(problems.count == 1 ? "" : "s")); fix it before training:\n\(shown)\(more)"
-        case let .plan(message): return message
+        case let .plan(message), let .records(message): return message
         case let .nonFinite(step, detail):
             return "step \(step): \(detail) is not finite; lower optimizer.lr, raise schedule.warmup_steps or set optimizer.clip_norm"
         }
@@ -26,7 +28,7 @@ public enum TrainingError: Error, CustomStringConvertible {
     public var exitCode: Int32 {
         switch self {
         case .unsuitableCohort, .invalidCohort, .plan: 2
-        case .nonFinite: 1
+        case .nonFinite, .records: 1
         }
     }
 }

@@ -190,7 +190,7 @@ final class WorkerLoop<T: Trainable> {
                 let part = Communicator.partition(count: values.count, parts: workers.size)[rank]
                 return ShardSlice(arena: name, start: part.lowerBound, values: UnsafeBufferPointer(rebasing: values.buffer(Float.self)[part]))
             }
-            shard = try Shard.write(slices, worker: rank, in: checkpoints.directory(step: step))
+            shard = try Shard.write(slices, worker: rank, in: checkpoints.directory(step: step), threads: BLASThreads.count)
         } catch {
             failure = "\(error)"
         }

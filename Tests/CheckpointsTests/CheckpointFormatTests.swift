@@ -43,6 +43,25 @@ final class CheckpointFormatTests: XCTestCase {
         }
     }
 
+    /// The pipelined writer gives the same file, byte for byte, on any number of threads.
+    func testShardIsTheSameBytesOnAnyNumberOfThreads() throws {
+        let records = try (1...4).map { threads in
+            let directory = run.appendingPathComponent("threads-\(threads)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            return try values.withUnsafeBufferPointer { all in
+                try Shard.write([ShardSlice(arena: "parameters", start: 0, values: all), ShardSlice(arena: "adam.m", start: 0, values: UnsafeBufferPointer(rebasing: all[0..<2500]))],
+                                worker: 0, in: directory, frameElements: 700, threads: threads)
+            }
+        }
+        XCTAssertEqual(records[0].frames.count, 15 + 4)
+        for record in records.dropFirst() {
+            XCTAssertEqual(record.sha256, records[0].sha256)
+            XCTAssertEqual(record.frames, records[0].frames)
+        }
+        let sum = try ProcessRunner.run("/usr/bin/sha256sum", [run.appendingPathComponent("threads-3/shard-0000.tzst").path])
+        XCTAssertEqual(sum.stdout.split(separator: " ").first.map(String.init), records[0].sha256, "the recorded SHA-256 is the file's")
+    }
+
     func testDamagedShardsAreRefusedNamingTheFile() throws {
         let shard = directory.appendingPathComponent("shard-0001.tzst")
         let good = try Data(contentsOf: shard)

@@ -87,4 +87,73 @@ extension TrainingRunTests {
         XCTAssertEqual(other.status, 2, other.output)
         XCTAssertTrue(other.stderr.contains("was saved by another set-up") && other.stderr.contains("model:"), other.output)
     }
+
+    /// The disk fills up after the first checkpoint (a 64 MB tmpfs holds the run directory, and a
+    /// filler file takes all but 1.5 MB once step 200 is committed: room for the records, not
+    /// for a 2 MB shard): the later saves fail loudly naming the file and the reason, leave no
+    /// partial directory, the run exits 1 for its lost final save — and once there is room again
+    /// the run resumes from step 200.
+    func testFullDiskFailsTheSaveLoudlyAndKeepsThePreviousCheckpoint() throws {
+        let disk = Self.scratch.appendingPathComponent("small-disk-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: disk, withIntermediateDirectories: true)
+        let mount = try ProcessRunner.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64m", "tmpfs", disk.path])
+        guard mount.status == 0 else { throw XCTSkip("making a small file system needs root (mount -t tmpfs): \(mount.output)") }
+        defer { _ = try? ProcessRunner.run("/bin/umount", [disk.path]) }
+        let run = disk.appendingPathComponent("run"), filler = disk.appendingPathComponent("filler")
+        let file = try config("checkpoint: {every_steps: 200}")
+        let sets = ["train.steps=600", "evaluation.every_steps=0", "model.hidden=[2048]"]
+
+        let fill = Thread {
+            let latest = run.appendingPathComponent("checkpoints/LATEST")
+            for _ in 0..<1500 where !FileManager.default.fileExists(atPath: latest.path) { Thread.sleep(forTimeInterval: 0.02) }
+            guard let handle = FileManager.default.createFile(atPath: filler.path, contents: nil) ? FileHandle(forWritingAtPath: filler.path) : nil else { return }
+            let block = Data(count: 1 << 16)
+            while (try? handle.write(contentsOf: block)) != nil {}
+            try? handle.truncate(atOffset: max(0, ((try? handle.offset()) ?? 0) - (3 << 19)))
+            try? handle.close()
+        }
+        fill.start()
+        let (full, _) = try train(file, workers: 2, runDirectory: "\(disk.lastPathComponent)/run", sets, timeout: 240)
+        XCTAssertEqual(full.status, 1, "the final save was lost\n" + full.output)
+        XCTAssertTrue(full.stderr.contains("CHECKPOINT AT STEP 400 FAILED") && full.stderr.contains("CHECKPOINT AT STEP 600 FAILED"), full.output)
+        XCTAssertTrue(full.stderr.contains("No space left on device") && full.stderr.contains("shard-000"), "names the file and the reason\n" + full.output)
+        XCTAssertTrue(full.stderr.contains("the previous checkpoint, step-00000200, is intact"), full.output)
+        XCTAssertEqual(checkpoints(run), ["step-00000200"], "no partial checkpoint is left behind")
+        XCTAssertEqual(try parameterHash(run).count, 64, "summary.json is written")
+        let verify = try ProcessRunner.run(ProcessRunner.product("transcriptile"), ["checkpoint", "verify", run.path])
+        XCTAssertEqual(verify.status, 0, verify.output)
+
+        try FileManager.default.removeItem(at: filler)
+        let (resumed, _) = try train(file, workers: 2, runDirectory: "\(disk.lastPathComponent)/run", sets, timeout: 240)
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.stdout.contains("resuming from \(run.path)/checkpoints/step-00000200 at step 200"), resumed.output)
+    }
+
+    /// A worker killed outright in the middle of saving (checkpoints every step of a model
+    /// whose save takes most of the step): the job ends naming the rank, the newest committed
+    /// checkpoint verifies, the interrupted one is never used, and the run resumes.
+    func testWorkerKilledDuringASaveLeavesTheLastCheckpointValid() throws {
+        let file = try config("checkpoint: {every_steps: 1, keep_last: 3}")
+        let sets = ["train.steps=100000", "evaluation.every_steps=0", "model.hidden=[4096]"]
+        let name = "killed-in-save-\(UUID().uuidString)", run = Self.scratch.appendingPathComponent(name)
+        let killer = Thread {
+            let latest = run.appendingPathComponent("checkpoints/LATEST")
+            for _ in 0..<3000 where !FileManager.default.fileExists(atPath: latest.path) { Thread.sleep(forTimeInterval: 0.02) }
+            Thread.sleep(forTimeInterval: 0.5)
+            let pids = (try? ProcessRunner.run("/usr/bin/pgrep", ["-n", "-f", "transcriptile-worker"]).stdout) ?? ""
+            if let pid = Int32(pids.trimmingCharacters(in: .whitespacesAndNewlines)) { kill(pid, SIGKILL) }
+        }
+        killer.start()
+        let (killed, _) = try train(file, workers: 2, runDirectory: name, sets, timeout: 120)
+        XCTAssertNotEqual(killed.status, 0, killed.output)
+        XCTAssertTrue(killed.output.contains("rank 2"), killed.output)
+        let newest = try XCTUnwrap(checkpoints(run).last(where: { FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoints/\($0)/manifest.json").path) }))
+        let verify = try ProcessRunner.run(ProcessRunner.product("transcriptile"), ["checkpoint", "verify", run.path])
+        XCTAssertTrue(verify.stdout.contains(newest) && !verify.stderr.contains(newest), verify.output)
+
+        let stoppedAt = Int(newest.dropFirst("step-".count))!
+        let (resumed, _) = try train(file, workers: 2, runDirectory: name, ["train.steps=\(stoppedAt + 3)", "evaluation.every_steps=0", "model.hidden=[4096]"], timeout: 120)
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.stdout.contains("resuming from \(run.path)/checkpoints/\(newest) at step \(stoppedAt)"), resumed.output)
+    }
 }
