@@ -135,4 +135,6 @@ public struct Buffer {
 public enum RandomStream {
     public static let initialization: UInt32 = 1
     public static let dropout: UInt32 = 2
+    /// The ε of a VAE's reparameterisation z = μ + σ·ε.
+    public static let latentNoise: UInt32 = 3
 }

@@ -170,6 +170,58 @@ def main():
         with open(os.path.join(OUT, f"optimizer_{name}.json"), "w") as f:
             json.dump({"x": t(x), "y": t(y), "initial": initial, "steps": history}, f)
 
+    vae()
+
+
+def vae():
+    """RNA-CDM's β-VAE (SCIENCE.md) shrunk to genes 12, hidden [10, 6], latent 3, in training
+    mode (BatchNorm on batch statistics), input dropout off, the noise ε given: the scalar loss
+    MSE + β·KL, its two terms, μ, and the gradients of every parameter and of x."""
+    torch.manual_seed(2)
+    genes, hidden, latent, beta, slope = 12, [10, 6], 3, 0.005, 0.01
+    params = {}
+
+    def linear(name, n_in, n_out):
+        layer = nn.Linear(n_in, n_out).double()
+        params[name + ".weight"] = layer.weight.detach().float().double().requires_grad_()
+        params[name + ".bias"] = layer.bias.detach().float().double().requires_grad_()
+
+    def norm(name, n):
+        params[name + ".weight"] = (rnd(n, scale=0.3) + 1).requires_grad_()
+        params[name + ".bias"] = rnd(n, scale=0.1).requires_grad_()
+
+    widths = [genes] + hidden
+    for i in range(len(hidden)):
+        linear(f"encoder.{i}", widths[i], widths[i + 1]); norm(f"encoder.{i}.norm", widths[i + 1])
+    linear("encoder.mean", hidden[-1], latent); linear("encoder.log_variance", hidden[-1], latent)
+    back = [latent] + hidden[::-1]
+    for i in range(len(hidden)):
+        linear(f"decoder.{i}", back[i], back[i + 1]); norm(f"decoder.{i}.norm", back[i + 1])
+    linear("decoder.output", hidden[0], genes)
+
+    def block(name, h):
+        h = F.linear(h, params[name + ".weight"], params[name + ".bias"])
+        h = F.batch_norm(h, None, None, params[name + ".norm.weight"], params[name + ".norm.bias"], training=True, eps=1e-5)
+        return F.leaky_relu(h, slope)
+
+    x = (rnd(6, genes, scale=0.8)).requires_grad_()
+    noise = rnd(6, latent)
+    h = x
+    for i in range(len(hidden)):
+        h = block(f"encoder.{i}", h)
+    mu = F.linear(h, params["encoder.mean.weight"], params["encoder.mean.bias"])
+    logvar = F.linear(h, params["encoder.log_variance.weight"], params["encoder.log_variance.bias"])
+    h = mu + torch.exp(0.5 * logvar) * noise
+    for i in range(len(hidden)):
+        h = block(f"decoder.{i}", h)
+    out = torch.tanh(F.linear(h, params["decoder.output.weight"], params["decoder.output.bias"]))
+    reconstruction = F.mse_loss(out, x)
+    divergence = (-0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(dim=1)).mean()
+    loss = reconstruction + beta * divergence
+    save("vae", {"x": x, "noise": noise}, params, loss, torch.ones((), dtype=torch.float64),
+         {"reconstruction": reconstruction.item(), "divergence": divergence.item(), "mean": t(mu),
+          "config": {"genes": genes, "hidden": hidden, "latent": latent, "beta": beta, "leaky_slope": slope}})
+
 
 if __name__ == "__main__":
     main()
