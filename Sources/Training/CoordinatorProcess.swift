@@ -386,7 +386,8 @@ private final class Monitor {
                 if report.split == "test" { evaluation[key] = value } else { validation[key] = value }
             }
         }
-        let summary: [String: Any] = [
+        for (key, value) in final.evaluation { evaluation[key] = value.isFinite ? value : NSNull() }
+        var summary: [String: Any] = [
             "task": plan.config.task, "run_dir": plan.runDirectory, "workers": workers, "final_step": final.steps,
             "steps_planned": plan.steps, "stopped_early": final.stoppedEarly,
             "loss": ["first": completed.first?.loss ?? Double.nan, "last": completed.last?.loss ?? Double.nan,
@@ -399,6 +400,13 @@ private final class Monitor {
                        "exchange_overlapped_share": shares.overlapped / max(shares.step, 1e-9)],
             "exchange": plan.config.exchange.algorithm.rawValue,
         ]
+        var stopNote = final.stoppedEarly ? " (stopped early by a signal)" : ""
+        if let early = final.earlyStopping {
+            let best = Int(early["early_stopping.best_step"] ?? 0)
+            summary["early_stopping"] = ["best_step": best, "best_validation_loss": early["early_stopping.best_loss"] ?? 0,
+                                         "patience": plan.config.evaluation.patience]
+            stopNote = " (early stopping: no better validation loss in \(plan.config.evaluation.patience) evaluations; weights of step \(best) restored)"
+        }
         var failures = [String]()
         func attempt(_ body: () throws -> Void) { do { try body() } catch { failures.append("\(error)") } }
         attempt { try records.write("summary.json", try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted])) }
@@ -409,7 +417,7 @@ private final class Monitor {
 
         let figures = evaluation.sorted { $0.key < $1.key }.compactMap { key, value in (value as? Double).map { "test \(key) \(String(format: "%.4f", $0))" } }
         Console.output("""
-            finished \(final.steps)/\(plan.steps) steps\(final.stoppedEarly ? " (stopped early by a signal)" : "") in \(ProgressLine.clock(Date.timeIntervalSinceReferenceDate - start)): \
+            finished \(final.steps)/\(plan.steps) steps\(stopNote) in \(ProgressLine.clock(Date.timeIntervalSinceReferenceDate - start)): \
             loss \(String(format: "%.4f", completed.first?.loss ?? .nan)) → \(String(format: "%.4f", completed.last?.loss ?? .nan))\(figures.isEmpty ? "" : "; " + figures.joined(separator: ", "))
             median step \(String(format: "%.1f", median * 1e3)) ms; waiting on data \(String(format: "%.1f", 100 * shares.data / max(shares.step, 1e-9))) %, \
             on the exchange \(String(format: "%.1f", 100 * shares.exchange / max(shares.step, 1e-9))) % (+\(String(format: "%.1f", 100 * shares.overlapped / max(shares.step, 1e-9))) % during backward)

@@ -76,8 +76,13 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public struct Evaluation: Codable, Sendable, Equatable {
         /// Evaluate on the validation split every this many steps (0: only at the end).
         public var everySteps = 0
+        /// Early stopping: end training once the validation loss has not improved by more than
+        /// `min_delta` for this many evaluations in a row, and restore the weights of the best
+        /// one (0: never stop early).
+        public var patience = 0
+        public var minDelta = 0.0
 
-        enum CodingKeys: String, CodingKey { case everySteps = "every_steps" }
+        enum CodingKeys: String, CodingKey { case everySteps = "every_steps", patience, minDelta = "min_delta" }
     }
 
     /// Checkpoint cadence and retention (Docs/Checkpoints.md). A signal (SIGTERM, SIGINT) always
@@ -145,6 +150,9 @@ public struct RunConfig: Codable, Sendable, Equatable {
         require(train.split.train > 0 && train.split.validation >= 0 && train.split.train + train.split.validation <= 1,
                 "train.split: need train > 0, validation ≥ 0 and train + validation ≤ 1, got \(train.split.train) and \(train.split.validation)")
         require(evaluation.everySteps >= 0, "evaluation.every_steps: must be ≥ 0, got \(evaluation.everySteps)")
+        require(evaluation.patience >= 0 && evaluation.minDelta >= 0, "evaluation.patience and evaluation.min_delta: must be ≥ 0")
+        require(evaluation.patience == 0 || evaluation.everySteps > 0,
+                "evaluation.patience: early stopping needs validation during training; set evaluation.every_steps > 0")
         require(checkpoint.everySteps >= 0, "checkpoint.every_steps: must be ≥ 0, got \(checkpoint.everySteps)")
         require(checkpoint.keepLast >= 1, "checkpoint.keep_last: must be ≥ 1, got \(checkpoint.keepLast)")
         require(checkpoint.everyMinutes >= 0, "checkpoint.every_minutes: must be ≥ 0, got \(checkpoint.everyMinutes)")

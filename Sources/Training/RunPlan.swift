@@ -127,6 +127,10 @@ struct FinalReport: Codable {
     var parameterCount: Int
     var parameterSHA256: String
     var stoppedEarly: Bool
+    /// The task's whole-split figures (worker 0 only).
+    var evaluation: [String: Double]
+    /// Early stopping's state when it ended training.
+    var earlyStopping: [String: Double]?
 }
 
 extension JSONEncoder {

@@ -45,9 +45,29 @@ public protocol Trainable: AnyObject {
 
     /// Switches training-only behaviour (dropout) on or off.
     func setTraining(_ training: Bool)
+
+    /// Figures over whole sets of patients beyond per-batch sums (e.g. on latents), with the
+    /// final weights in evaluation mode; may write plots into `directory`. Run by worker 0 at the
+    /// end of training and by `transcriptile evaluate`. The default has none.
+    func finalEvaluation(_ set: EvaluationSet, into directory: URL) throws -> [String: Double]
+}
+
+/// The patients a final evaluation looks at: `reference` ones (the training split: what a
+/// k-NN classifier knows) and `target` ones (the test split, or another cohort's patients).
+public struct EvaluationSet {
+    public var reference: CohortReader, referencePatients: [Int]
+    public var target: CohortReader, targetPatients: [Int]
+    /// For titles: "test split" or the other cohort's name.
+    public var name: String
+
+    public init(reference: CohortReader, referencePatients: [Int], target: CohortReader, targetPatients: [Int], name: String) {
+        (self.reference, self.referencePatients, self.target, self.targetPatients, self.name) = (reference, referencePatients, target, targetPatients, name)
+    }
 }
 
 extension Trainable {
+    public func finalEvaluation(_ set: EvaluationSet, into directory: URL) throws -> [String: Double] { [:] }
+
     static func defaultModelNode() throws -> Node {
         try Yams.compose(yaml: try YAMLEncoder().encode(defaultModel)) ?? Node([(Node, Node)]())
     }
@@ -65,7 +85,7 @@ extension Trainable {
 
 /// The tasks a run config may name.
 public enum TaskRegistry {
-    public static let tasks: [any Trainable.Type] = [CancerTypeTask.self]
+    public static let tasks: [any Trainable.Type] = [CancerTypeTask.self, ExpressionVAETask.self]
 
     public static var names: [String] { tasks.map { $0.name } }
 

@@ -96,6 +96,7 @@ final class WorkerLoop<T: Trainable> {
     private let schedule: WarmupCosine
     private let cohort: URL
     private let checkpoints: CheckpointStore
+    private let earlyStopping: EarlyStopping?
     private var start = 0.0
 
     init(plan: RunPlan, world: Communicator, workers: Communicator) throws {
@@ -123,6 +124,8 @@ final class WorkerLoop<T: Trainable> {
         default: Adam.adamW(beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon, weightDecay: o.weightDecay)
         }
         schedule = WarmupCosine(peak: o.lr, warmupSteps: config.schedule.warmupSteps, totalSteps: plan.steps, floor: config.schedule.minLr)
+        earlyStopping = config.evaluation.patience > 0
+            ? EarlyStopping(patience: config.evaluation.patience, minDelta: config.evaluation.minDelta, arena: arena) : nil
     }
 
     private var rank: Int { workers.rank }
@@ -131,7 +134,7 @@ final class WorkerLoop<T: Trainable> {
     func run() throws {
         var sampler = EpochSampler(samples: plan.split.train.count, globalBatch: config.train.globalBatch,
                                    microBatch: plan.microBatch, seed: UInt64(config.train.seed), dropLast: config.train.dropLast)
-        var step = 0, stoppedEarly = false
+        var step = 0, stoppedEarly = false, earlyStopped = false
         if let resume = plan.resume {
             (sampler.epoch, sampler.cursor) = try restore(from: URL(fileURLWithPath: resume.checkpoint))
             step = resume.step
@@ -153,27 +156,44 @@ final class WorkerLoop<T: Trainable> {
             var flags: [Int32] = [stopAsked ? 1 : 0, timeDue ? 1 : 0]
             try workers.allreduce(&flags, op: .max)
             stoppedEarly = flags[0] > 0
-            if stoppedEarly || flags[1] > 0 || (every.everySteps > 0 && step % every.everySteps == 0) || (every.atEnd && step == plan.steps) {
+            // Evaluated before saving, so that a checkpoint holds early stopping's state after this step.
+            if !stoppedEarly, config.evaluation.everySteps > 0, step % config.evaluation.everySteps == 0, step < plan.steps {
+                let loss = try evaluate(step: step, split: "validation", patients: plan.split.validation)["loss"]
+                earlyStopped = loss.map { earlyStopping?.update(loss: $0, step: step) ?? false } ?? false
+            }
+            let stopping = stoppedEarly || earlyStopped
+            if stopping || flags[1] > 0 || (every.everySteps > 0 && step % every.everySteps == 0) || (every.atEnd && step == plan.steps) {
                 try saveCheckpoint(step: step, epoch: position.epoch, cursor: position.cursor)
                 lastSave = now()
             }
-            if stoppedEarly { break }
-            if config.evaluation.everySteps > 0, step % config.evaluation.everySteps == 0, step < plan.steps {
-                try evaluate(step: step, split: "validation", patients: plan.split.validation)
-            }
+            if stopping { break }
         }
         try evaluate(step: step, split: "validation", patients: plan.split.validation)
         try evaluate(step: step, split: "test", patients: plan.split.test)
+        let figures = rank == 0 ? try finalEvaluation(step: step) : [:]
         let digest = SHA256.hash(data: UnsafeRawBufferPointer(arena.values.buffer(Float.self)))
         try send(FinalReport(worker: rank, steps: step, parameterCount: arena.count,
-                             parameterSHA256: digest.map { String(format: "%02x", $0) }.joined(), stoppedEarly: stoppedEarly), .final)
+                             parameterSHA256: digest.map { String(format: "%02x", $0) }.joined(), stoppedEarly: stoppedEarly,
+                             evaluation: figures, earlyStopping: earlyStopped ? earlyStopping?.scalars : nil), .final)
+    }
+
+    /// The task's whole-split figures on the test split (neighbours from the training split),
+    /// and its plots, into the run directory.
+    private func finalEvaluation(step: Int) throws -> [String: Double] {
+        try send(Beat(worker: rank, step: step, phase: "final evaluation"), .beat)
+        task.setTraining(false)
+        defer { task.setTraining(true) }
+        let reader = try CohortReader(directory: cohort)
+        return try task.finalEvaluation(EvaluationSet(reference: reader, referencePatients: plan.split.train, target: reader,
+                                                      targetPatients: plan.split.test, name: "test split"),
+                                        into: URL(fileURLWithPath: plan.runDirectory))
     }
 
     /// The training state a checkpoint holds, as flat arenas: parameters, buffers (running
     /// statistics), the optimizer's moments.
     private func stateArenas() -> [(name: String, values: Tensor)] {
         [("parameters", arena.values)] + (arena.buffers.count > 0 ? [("buffers", arena.buffers)] : [])
-            + optimizer.state(like: arena.values)
+            + optimizer.state(like: arena.values) + (earlyStopping?.arenas ?? [])
     }
 
     /// Writes this worker's slice of every arena (its partition of the elements) and reports
@@ -198,7 +218,7 @@ final class WorkerLoop<T: Trainable> {
             + arena.bufferEntries.map { Manifest.TensorView(name: $0.name, arena: "buffers", offset: $0.offset, shape: $0.shape) }
         try send(ShardReport(worker: rank, step: step, epoch: epoch, cursor: cursor, shard: shard, error: failure,
                              arenas: arenas.map { Manifest.Arena(name: $0.name, count: $0.values.count) }, tensors: rank == 0 ? views : [],
-                             scalars: ["optimizer.step_count": Double(optimizer.stepCount)],
+                             scalars: ["optimizer.step_count": Double(optimizer.stepCount)].merging(earlyStopping?.scalars ?? [:]) { $1 },
                              span: Span(name: "checkpoint", start: begin, duration: now() - begin)), .checkpoint)
     }
 
@@ -220,6 +240,7 @@ final class WorkerLoop<T: Trainable> {
             }
         }
         optimizer.stepCount = Int(reader.manifest.scalars["optimizer.step_count"] ?? 0)
+        earlyStopping?.restore(reader.manifest.scalars)
         return (reader.manifest.epoch, reader.manifest.cursor)
     }
 
@@ -262,6 +283,7 @@ final class WorkerLoop<T: Trainable> {
         let lr = schedule.learningRate(at: step)
         optimizer.step(parameters: arena.values, gradients: arena.gradients, lr: lr)
         exchange.gradients.update(repeating: 0)
+        try averageBuffers()
         spans.append(Span(name: "optimizer", start: optimizerStart, duration: now() - optimizerStart))
 
         try send(StepReport(worker: rank, step: step, epoch: batch.epoch, lossSum: lossSum, samples: batch.patients.count,
@@ -269,10 +291,18 @@ final class WorkerLoop<T: Trainable> {
         return (batch.epoch, batch.cursor)
     }
 
-    /// Means of the task's evaluation sums over `patients`, each worker taking its share;
-    /// worker 0 reports them.
-    private func evaluate(step: Int, split: String, patients: [Int]) throws {
-        guard !patients.isEmpty else { return }
+    /// Running statistics (BatchNorm) follow each worker's own batches; averaging them after
+    /// every step keeps one set, the same on every worker, in evaluations and checkpoints.
+    private func averageBuffers() throws {
+        guard workers.size > 1, arena.buffers.count > 0 else { return }
+        try workers.allreduce(arena.buffers.buffer(Float.self), op: .average)
+    }
+
+    /// Means of the task's evaluation sums over `patients`, each worker taking its share
+    /// (the same figures on every worker); worker 0 reports them.
+    @discardableResult
+    private func evaluate(step: Int, split: String, patients: [Int]) throws -> [String: Double] {
+        guard !patients.isEmpty else { return [:] }
         try send(Beat(worker: rank, step: step, phase: "evaluate \(split)"), .beat)
         task.setTraining(false)
         defer { task.setTraining(true) }
@@ -295,6 +325,7 @@ final class WorkerLoop<T: Trainable> {
         var metrics = total.mapValues { $0 / count }
         metrics["count"] = total["count"]
         if rank == 0 { try send(EvaluationReport(step: step, split: split, metrics: metrics), .evaluation) }
+        return metrics
     }
 
     /// The union of the metric names every worker produced (a worker with no patients has none).
