@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "CLI",
             dependencies: [
-                "Distributed", "NN", "Optim", "Cohorts", "Checkpoints",
+                "Distributed", "NN", "Optim", "Cohorts", "Checkpoints", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -94,6 +94,6 @@ let package = Package(
         .testTarget(name: "CohortsTests", dependencies: ["Cohorts", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Cohorts", "TestSupport"]),
     ]
 )

@@ -18,16 +18,20 @@ struct CheckpointCommand: ParsableCommand {
         @Option(help: "The step of the run's checkpoint to use (default: the newest valid one).")
         var step: Int?
 
-        func reader() throws -> CheckpointReader {
-            let url = URL(fileURLWithPath: path)
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("manifest.json").path) { return try CheckpointReader(directory: url) }
-            let store = CheckpointStore(runDirectory: url)
-            if let step { return try CheckpointReader(directory: store.directory(step: step)) }
-            let (newest, rejected) = store.newestValid()
-            for (step, reason) in rejected { printError("passing over \(CheckpointStore.name(step: step)): \(reason)") }
-            guard let newest else { throw CheckpointError.notFound("\(path): no valid checkpoint (neither a checkpoint directory nor a run directory with one)") }
-            return newest
-        }
+        func reader() throws -> CheckpointReader { try CheckpointCommand.reader(path, step: step) }
+    }
+
+    /// The checkpoint at `path` (a checkpoint directory), or a run directory's checkpoint of
+    /// `step`, or else its newest valid one (saying which it passed over and why).
+    static func reader(_ path: String, step: Int?) throws -> CheckpointReader {
+        let url = URL(fileURLWithPath: path)
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("manifest.json").path) { return try CheckpointReader(directory: url) }
+        let store = CheckpointStore(runDirectory: url)
+        if let step { return try CheckpointReader(directory: store.directory(step: step)) }
+        let (newest, rejected) = store.newestValid()
+        for (step, reason) in rejected { printError("passing over \(CheckpointStore.name(step: step)): \(reason)") }
+        guard let newest else { throw CheckpointError.notFound("\(path): no valid checkpoint (neither a checkpoint directory nor a run directory with one)") }
+        return newest
     }
 }
 

@@ -76,6 +76,11 @@ extension Trainable {
         try YAMLDecoder().decode(Model.self, from: node)
     }
 
+    /// The model section as the run plan stores it (YAML).
+    static func decodeModel(yaml: String) throws -> Model {
+        try decodeModel(try Yams.compose(yaml: yaml) ?? Node([(Node, Node)]()))
+    }
+
     /// Decodes and checks a model section; throws a `ConfigError` naming the key.
     static func checkModel(_ node: Node) throws {
         let problems = problems(in: try decodeModel(node))

@@ -7,7 +7,6 @@ import Foundation
 import NN
 import Optim
 import Tensors
-import Yams
 
 /// `transcriptile-worker`: receives the plan from the coordinator, then trains its share of
 /// every global batch (DESIGN §2). Any error goes to the coordinator, which ends the job
@@ -108,7 +107,7 @@ final class WorkerLoop<T: Trainable> {
         cohort = URL(fileURLWithPath: config.cohort)
         checkpoints = CheckpointStore(runDirectory: URL(fileURLWithPath: plan.runDirectory))
         let reader = try CohortReader(directory: cohort)
-        let model = try T.decodeModel(try Yams.compose(yaml: plan.model) ?? Node([(Node, Node)]()))
+        let model = try T.decodeModel(yaml: plan.model)
         let prepared = try JSONDecoder.lenient.decode(T.Prepared.self, from: plan.prepared)
         arena = ParameterArena(seed: UInt64(config.train.seed))
         task = try T(model: model, prepared: prepared, arena: arena, cohort: reader)

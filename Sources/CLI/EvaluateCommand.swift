@@ -1,0 +1,72 @@
+import ArgumentParser
+import Checkpoints
+import Cohorts
+import Foundation
+import Training
+
+/// `--checkpoint RUN [--step N]`: the trained run to use, shared by `evaluate` and `encode`.
+struct TrainedRunOptions: ParsableArguments {
+    @Option(help: "A run directory (its newest valid checkpoint) or a checkpoint directory (RUN/checkpoints/step-NNNNNNNN).")
+    var checkpoint: String
+    @Option(help: "The step of the run's checkpoint to use (default: the newest valid one).")
+    var step: Int?
+
+    func open() throws -> TrainedRun { try TrainedRun(checkpoint: try CheckpointCommand.reader(checkpoint, step: step)) }
+}
+
+/// `transcriptile evaluate`: a trained run's whole-split evaluation, on its test split or on
+/// another cohort with the same genes.
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Evaluate a trained run's checkpoint: the figures and plots of the end of a run, on the test split or another cohort.",
+        discussion: """
+              transcriptile evaluate --checkpoint runs/demo-rna-vae
+              transcriptile evaluate --checkpoint runs/khan-vae --cohort khan-test --out khan-test-evaluation
+            With --cohort, every patient of that cohort is evaluated (it must have the run's genes in \
+            the same order), with the run's normalisation; neighbours for k-NN come from the run's \
+            training split. Writes evaluation.json and the task's plots (rna-vae: latent_pca.png) \
+            into --out.
+            """)
+
+    @OptionGroup var trainedRun: TrainedRunOptions
+    @Option(help: "Evaluate every patient of this cohort instead of the run's test split.")
+    var cohort: String?
+    @Option(help: "Directory for evaluation.json and plots (default: RUN/evaluation, or RUN/evaluation-<cohort name>).")
+    var out: String?
+
+    func run() throws {
+        let trained = try trainedRun.open()
+        let reference = try CohortReader(directory: trained.cohort)
+        let set: EvaluationSet
+        if let cohort {
+            let target = try CohortReader(directory: URL(fileURLWithPath: cohort))
+            try trained.checkGenes(of: target)
+            set = EvaluationSet(reference: reference, referencePatients: trained.plan.split.train, target: target,
+                                targetPatients: Array(0..<target.patients), name: target.directory.lastPathComponent)
+        } else {
+            set = EvaluationSet(reference: reference, referencePatients: trained.plan.split.train, target: reference,
+                                targetPatients: trained.plan.split.test, name: "test split")
+        }
+        let directory = URL(fileURLWithPath: out ?? trained.directory.appendingPathComponent(cohort.map { "evaluation-" + URL(fileURLWithPath: $0).lastPathComponent } ?? "evaluation").path)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let figures = try evaluate(try trained.taskType, trained, set, directory)
+        guard !figures.isEmpty else {
+            print("task \(trained.plan.config.task) has no whole-split evaluation; its per-batch figures are in \(trained.directory.path)/summary.json")
+            return
+        }
+        let record: [String: Any] = [
+            "checkpoint": trained.checkpoint.directory.path, "step": trained.checkpoint.manifest.step, "task": trained.plan.config.task,
+            "evaluated": set.name, "cohort": set.target.directory.path,
+            "evaluation": figures.mapValues { $0.isFinite ? $0 as Any : NSNull() },
+        ]
+        try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .prettyPrinted]).write(to: directory.appendingPathComponent("evaluation.json"))
+        print("\(trained.plan.config.task) at step \(trained.checkpoint.manifest.step), \(set.name) (\(set.targetPatients.count) patients):")
+        for (key, value) in figures.sorted(by: { $0.key < $1.key }) { print("  \(key.padding(toLength: 24, withPad: " ", startingAt: 0)) \(String(format: "%.4f", value))") }
+        print("written: \(directory.path)/evaluation.json and plots")
+    }
+
+    private func evaluate<T: Trainable>(_: T.Type, _ trained: TrainedRun, _ set: EvaluationSet, _ directory: URL) throws -> [String: Double] {
+        try trained.task(T.self).finalEvaluation(set, into: directory)
+    }
+}

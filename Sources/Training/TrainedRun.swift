@@ -1,0 +1,65 @@
+import Checkpoints
+import Cohorts
+import Foundation
+import NN
+
+/// A run opened for inference (`transcriptile evaluate`, `encode`): its plan — `run_plan.json`
+/// beside `checkpoints/`, with the config, the split and the task's prepared statistics (e.g.
+/// the training split's normalisation) — and one of its checkpoints' weights.
+public struct TrainedRun {
+    public let checkpoint: CheckpointReader
+    public let plan: RunPlan
+    /// The run directory.
+    public let directory: URL
+
+    public init(checkpoint: CheckpointReader) throws {
+        self.checkpoint = checkpoint
+        directory = checkpoint.directory.deletingLastPathComponent().deletingLastPathComponent()
+        let file = directory.appendingPathComponent("run_plan.json")
+        guard let data = try? Data(contentsOf: file) else {
+            throw TrainingError.plan("\(file.path) is missing: \(checkpoint.directory.path) is not inside a run directory (RUN/checkpoints/step-N)")
+        }
+        do { plan = try JSONDecoder.lenient.decode(RunPlan.self, from: data) } catch {
+            throw TrainingError.plan("\(file.path) does not parse: \(error)")
+        }
+    }
+
+    public var taskType: any Trainable.Type {
+        get throws {
+            guard let type = TaskRegistry.task(named: plan.config.task) else {
+                throw TrainingError.plan("the run's task '\(plan.config.task)' is not one of this build's: \(TaskRegistry.names.joined(separator: ", "))")
+            }
+            return type
+        }
+    }
+
+    /// The run's cohort (as the run saw it).
+    public var cohort: URL { URL(fileURLWithPath: plan.config.cohort) }
+
+    /// The run's task with the checkpoint's parameters and buffers, in evaluation mode.
+    public func task<T: Trainable>(_: T.Type) throws -> T {
+        let model = try T.decodeModel(yaml: plan.model)
+        let prepared = try JSONDecoder.lenient.decode(T.Prepared.self, from: plan.prepared)
+        let arena = ParameterArena(seed: UInt64(plan.config.train.seed))
+        let task = try T(model: model, prepared: prepared, arena: arena, cohort: try CohortReader(directory: cohort))
+        arena.seal()
+        for (name, values) in [("parameters", arena.values), ("buffers", arena.buffers)] where values.count > 0 {
+            guard let saved = checkpoint.manifest.arenas.first(where: { $0.name == name }), saved.count == values.count else {
+                throw TrainingError.plan("\(checkpoint.directory.path) does not fit the run's model: it lacks '\(name)' of \(values.count) elements")
+            }
+            try checkpoint.read(arena: name, range: 0..<values.count, into: values.buffer(Float.self))
+        }
+        task.setTraining(false)
+        return task
+    }
+
+    /// Checks that `other` has the run's genes in the same order (a model reads genes by position).
+    public func checkGenes(of other: CohortReader) throws {
+        let ours = try CohortReader(directory: cohort).genes(), theirs = try other.genes()
+        guard ours != theirs else { return }
+        if let i = zip(ours, theirs).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
+            throw TrainingError.unsuitableCohort("\(other.directory.path) has gene '\(theirs[i])' at position \(i) where the run's cohort has '\(ours[i])'; the model needs the same genes in the same order")
+        }
+        throw TrainingError.unsuitableCohort("\(other.directory.path) has \(theirs.count) genes, the run's cohort \(ours.count); the model needs the same genes in the same order")
+    }
+}
