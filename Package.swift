@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "CLI",
             dependencies: [
-                "Distributed", "NN", "Optim", "Cohorts", "Checkpoints", "Training",
+                "Distributed", "NN", "Optim", "Models", "Cohorts", "Checkpoints", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

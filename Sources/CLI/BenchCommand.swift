@@ -5,7 +5,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure performance (run multi-rank benches under launch/mpirun).",
         discussion: "Every bench prints a table; with --json one JSON object per line instead.",
-        subcommands: [AllreduceBench.self, CoreBench.self, IOBench.self, CheckpointBench.self])
+        subcommands: [AllreduceBench.self, CoreBench.self, IOBench.self, CheckpointBench.self, VAEBench.self])
 }
 
 /// Options every bench takes.

@@ -14,6 +14,24 @@ final class RunConfigTests: XCTestCase {
         } catch { return "\(error)" }
     }
 
+    /// Every config the repository ships (runs and paper-scale models) loads and checks.
+    func testShippedConfigsLoad() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let files = ["cluster-configs/runs", "cluster-configs/models"].flatMap { folder in
+            ((try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(folder).path)) ?? [])
+                .filter { $0.hasSuffix(".yaml") }.map { root.appendingPathComponent(folder).appendingPathComponent($0) }
+        }
+        XCTAssertGreaterThanOrEqual(files.count, 4, "\(files)")
+        for file in files {
+            XCTAssertNoThrow(try ConfigLoader.load(file: file), file.lastPathComponent)
+        }
+        let paper = try ConfigLoader.load(file: root.appendingPathComponent("cluster-configs/models/rna-cdm-vae.yaml"))
+        XCTAssertEqual(paper.config.task, "rna-vae")
+        XCTAssertEqual(paper.config.train.globalBatch, 128)
+        XCTAssertEqual(paper.config.train.epochs, 250)
+        XCTAssertTrue(paper.yaml.contains("hidden:\n  - 6000\n  - 4000") || paper.yaml.contains("[6000, 4000]"), paper.yaml)
+    }
+
     func testDefaultsFillEveryKeyNotGivenAndRelativeCohortsResolveAgainstTheFile() throws {
         let effective = try load("cohort: data/sim\ntrain:\n  steps: 5\n")
         XCTAssertEqual(effective.config.train.steps, 5)
