@@ -8,7 +8,7 @@ import Tensors
 /// Cancer type from bulk RNA (an `ExpressionClassifier` with cross-entropy): the runtime's
 /// proving task. On the simulated cohort the types differ in their cell-type mix, so the RNA
 /// carries the answer; accuracy on held-out patients says how much of it the model found.
-public final class CancerTypeTask: Trainable {
+public final class CancerTypeTask: ExpressionProfileTask {
     public typealias Model = ExpressionClassifier.Config
 
     public struct Prepared: Codable, Sendable {
@@ -40,10 +40,7 @@ public final class CancerTypeTask: Trainable {
         network = ExpressionClassifier(arena, config: model, genes: prepared.genes, classes: prepared.classes)
     }
 
-    public func batches(cohort: URL, patients: [Int], sampler: EpochSampler, rank: Int, workers: Int, steps: Int) -> Prefetcher<PatientBatch> {
-        CohortLoader.patients(directory: cohort, subset: patients, sampler: sampler, normalizer: prepared.normalizer,
-                              rank: rank, workers: workers, steps: steps)
-    }
+    public var normalizer: ExpressionNormalizer { prepared.normalizer }
 
     public func loss(_ batch: PatientBatch, rows: Range<Int>, key: RandomKey) -> Variable {
         Loss.crossEntropy(logits(batch, rows: rows, key: key), labels: Array(batch.cancerTypes[rows]))
@@ -65,8 +62,6 @@ public final class CancerTypeTask: Trainable {
     public func setTraining(_ training: Bool) { network.isTraining = training }
 
     private func logits(_ batch: PatientBatch, rows: Range<Int>, key: RandomKey) -> Variable {
-        let genes = prepared.genes
-        let x = Tensor(shape: [rows.count, genes], values: Array(batch.expression[(rows.lowerBound * genes)..<(rows.upperBound * genes)]))
-        return network(Variable(x), key: key)
+        network(profiles(batch, rows: rows), key: key)
     }
 }

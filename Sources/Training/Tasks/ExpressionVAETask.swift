@@ -9,7 +9,7 @@ import Tensors
 /// latent the diffusion stage is conditioned on. Trained on the training split's normalised RNA
 /// (log of nonzero values, z-score with training statistics); evaluated by reconstruction and
 /// by how well the latent separates cancer types.
-public final class ExpressionVAETask: Trainable {
+public final class ExpressionVAETask: ExpressionProfileTask {
     public typealias Model = ExpressionVAE.Config
 
     public struct Prepared: Codable, Sendable {
@@ -42,25 +42,17 @@ public final class ExpressionVAETask: Trainable {
         vae = ExpressionVAE(arena, config: model, genes: prepared.genes.count)
     }
 
-    public func batches(cohort: URL, patients: [Int], sampler: EpochSampler, rank: Int, workers: Int, steps: Int) -> Prefetcher<PatientBatch> {
-        CohortLoader.patients(directory: cohort, subset: patients, sampler: sampler, normalizer: prepared.normalizer,
-                              rank: rank, workers: workers, steps: steps)
-    }
+    public var normalizer: ExpressionNormalizer { prepared.normalizer }
 
-    private func rows(_ batch: PatientBatch, _ rows: Range<Int>) -> Variable {
-        let genes = prepared.genes.count
-        return Variable(Tensor(shape: [rows.count, genes], values: Array(batch.expression[(rows.lowerBound * genes)..<(rows.upperBound * genes)])))
-    }
-
-    public func loss(_ batch: PatientBatch, rows range: Range<Int>, key: RandomKey) -> Variable {
-        vae.loss(rows(batch, range), key: key).total
+    public func loss(_ batch: PatientBatch, rows: Range<Int>, key: RandomKey) -> Variable {
+        vae.loss(profiles(batch, rows: rows), key: key).total
     }
 
     /// Sums of the loss and its terms; ε is keyed by the patient, so evaluations repeat exactly.
     public func evaluate(_ batch: PatientBatch) -> [String: Double] {
         let count = batch.patients.count
         guard count > 0 else { return [:] }
-        let terms = vae.loss(rows(batch, 0..<count), key: RandomKey(seed: 0, stream: 0, sample: UInt32(truncatingIfNeeded: batch.patients[0])))
+        let terms = vae.loss(profiles(batch, rows: 0..<count), key: RandomKey(seed: 0, stream: 0, sample: UInt32(truncatingIfNeeded: batch.patients[0])))
         let n = Double(count)
         return ["count": n, "loss": terms.total.value.scalars[0] * n, "reconstruction_mse": terms.reconstruction.value.scalars[0] * n,
                 "kl": terms.divergence.value.scalars[0] * n]
@@ -83,7 +75,7 @@ public final class ExpressionVAETask: Trainable {
 
     private func normalized(_ cohort: CohortReader, _ patients: [Int]) throws -> Tensor {
         var values = try cohort.expression(patients)
-        prepared.normalizer.apply(&values)
+        normalizer.apply(&values)
         return Tensor(shape: [patients.count, prepared.genes.count], values: values)
     }
 
