@@ -53,11 +53,11 @@ extension Tensor {
     static func convForward<T: TensorScalar>(_ x: Tensor, _ w: Tensor, _ bias: Tensor?, _ y: Tensor, _ geo: Conv2dGeometry, _: T.Type) {
         let (batch, h, wd) = (x.shape[0], x.shape[2], x.shape[3])
         let (ho, wo) = (y.shape[2], y.shape[3])
+        let lowering = ConvLowering(geo), weights = lowering.weights(w, geo, T.self)
         let cg = geo.inChannels / geo.groups, og = geo.outChannels / geo.groups, spatial = ho * wo
-        // Images are split across threads, each running its own im2col and single-threaded GEMMs.
+        // Images are split across threads, each running its own lowering and single-threaded GEMMs.
         BLASThreads.splittingWork(batch) { _, images in
-            let scratch = geo.isPointwise ? nil : Tensor(uninitialized: [geo.patch * spatial], dtype: x.dtype)
-            let cols = scratch?.pointer(T.self)
+            let scratch = Tensor(uninitialized: [lowering.scratchCount(geo, ho, wo)], dtype: x.dtype)
             for b in images {
                 let image = y.pointer(T.self) + b * geo.outChannels * spatial
                 if let bias {
@@ -65,64 +65,62 @@ extension Tensor {
                     for o in 0..<geo.outChannels { (image + o * spatial).update(repeating: pb[o], count: spatial) }
                 }
                 for g in 0..<geo.groups {
-                    let input = x.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
-                    if let cols { im2col(input, cg, h, wd, geo, ho, wo, cols) }
-                    T.gemm(transA: false, transB: false, m: og, n: spatial, k: geo.patch, alpha: 1,
-                           a: w.pointer(T.self) + g * og * geo.patch, lda: geo.patch, b: cols ?? input, ldb: spatial,
-                           beta: bias == nil ? 0 : 1, c: image + g * og * spatial, ldc: spatial)
+                    lowering.convolve(x.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd, h, wd, geo, group: g,
+                                      weights: weights.pointer(T.self), scratch: scratch.pointer(T.self),
+                                      beta: bias == nil ? 0 : 1, into: image + g * og * spatial, ho, wo)
                 }
             }
         }
     }
+
     static func convBackward<T: TensorScalar>(
         _ x: Tensor, _ w: Tensor, _ dy: Tensor, _ geo: Conv2dGeometry, _ dx: Tensor?, _ dw: Tensor?, _: T.Type
     ) {
         let (batch, h, wd) = (x.shape[0], x.shape[2], x.shape[3])
         let (ho, wo) = (dy.shape[2], dy.shape[3])
         let cg = geo.inChannels / geo.groups, og = geo.outChannels / geo.groups, spatial = ho * wo
+        let lowering = ConvLowering(geo)
         // With stride 1, dX is itself a convolution: dY (padded by k − 1 − p) with the weights
-        // flipped and transposed. Its GEMM has the long inner size O·k² and writes dX directly,
-        // instead of the short inner size O and a scatter-add (col2im) of a k²-times larger matrix.
-        let transposed = dx != nil && !geo.isPointwise && geo.stride == 1 && geo.padding < geo.kernel
-        let flipped = transposed ? flippedTransposedWeights(w, geo, T.self) : nil
+        // flipped and transposed. Its GEMMs have the long inner size O·k (or O·k²) and write dX
+        // directly, instead of the short inner size O and a scatter-add (col2im) of a k²-times
+        // larger matrix.
         let transposedGeometry = Conv2dGeometry(
             inChannels: geo.outChannels, outChannels: geo.inChannels, kernel: geo.kernel,
-            padding: transposed ? geo.kernel - 1 - geo.padding : 0, groups: geo.groups)
-        // Images are split across threads as in the forward; each thread past the first sums
-        // its weight gradient into a private buffer, added into dW at the end.
-        let privateWeightGradients = dw.map { Tensor(zeros: [BLASThreads.chunks(for: batch) - 1, $0.count], dtype: $0.dtype) }
+            padding: max(0, geo.kernel - 1 - geo.padding), groups: geo.groups)
+        let transposed = dx != nil && !geo.isPointwise && geo.stride == 1 && geo.padding < geo.kernel
+        let transposedLowering = ConvLowering(transposedGeometry)
+        let transposedWeights = transposed
+            ? transposedLowering.weights(flippedTransposedWeights(w, geo, T.self), transposedGeometry, T.self) : nil
+        let scratchCount = max(lowering.scratchCount(geo, ho, wo),
+                               transposed ? transposedLowering.scratchCount(transposedGeometry, h, wd) : 0,
+                               dx != nil && !transposed && !geo.isPointwise ? geo.patch * spatial : 0)
+        // Images are split across threads as in the forward; each thread sums its weight gradient,
+        // in the lowering's layout, into a private buffer; they are added into dW at the end.
+        let chunks = BLASThreads.chunks(for: batch)
+        let weightGradients = dw.map { Tensor(zeros: [chunks, $0.count], dtype: $0.dtype) }
         BLASThreads.splittingWork(batch) { chunk, images in
-            let scratch = Tensor(uninitialized: [max(geo.patch, transposedGeometry.patch) * max(spatial, h * wd)], dtype: x.dtype)
+            let scratch = Tensor(uninitialized: [scratchCount], dtype: x.dtype)
             let cols = scratch.pointer(T.self)
-            let weightGradient = chunk == 0 ? dw?.pointer(T.self) : privateWeightGradients!.pointer(T.self) + (chunk - 1) * dw!.count
             for b in images {
                 for g in 0..<geo.groups {
                     let image = x.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
                     let grad = dy.pointer(T.self) + (b * geo.outChannels + g * og) * spatial
-                    let weight = w.pointer(T.self) + g * og * geo.patch
-                    if let weightGradient {
-                        // dW[g] += dY[g] · colsᵀ   [og, spatial] × [spatial, patch]
-                        let columns: UnsafePointer<T>
-                        if geo.isPointwise { columns = UnsafePointer(image) } else {
-                            im2col(image, cg, h, wd, geo, ho, wo, cols)
-                            columns = UnsafePointer(cols)
-                        }
-                        T.gemm(transA: false, transB: true, m: og, n: geo.patch, k: spatial, alpha: 1,
-                               a: grad, lda: spatial, b: columns, ldb: spatial,
-                               beta: 1, c: weightGradient + g * og * geo.patch, ldc: geo.patch)
+                    if let weightGradients {
+                        lowering.accumulateWeightGradient(
+                            image, h, wd, geo, group: g, gradient: grad, ho, wo, scratch: cols,
+                            into: weightGradients.pointer(T.self) + chunk * weightGradients.shape[1])
                     }
                     guard let dx else { continue }
                     let target = dx.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
+                    let weight = w.pointer(T.self) + g * og * geo.patch
                     if geo.isPointwise {
                         // dX[g] += W[g]ᵀ · dY[g]   [cg, og] × [og, spatial]
                         T.gemm(transA: true, transB: false, m: geo.patch, n: spatial, k: og, alpha: 1,
                                a: weight, lda: geo.patch, b: grad, ldb: spatial, beta: 1, c: target, ldc: spatial)
-                    } else if let flipped {
-                        // dX[g] += W′[g] · im2col(dY[g])   [cg, og·k²] × [og·k², h·w]
-                        im2col(grad, og, ho, wo, transposedGeometry, h, wd, cols)
-                        T.gemm(transA: false, transB: false, m: cg, n: h * wd, k: transposedGeometry.patch, alpha: 1,
-                               a: flipped.pointer(T.self) + g * cg * transposedGeometry.patch, lda: transposedGeometry.patch,
-                               b: cols, ldb: h * wd, beta: 1, c: target, ldc: h * wd)
+                    } else if let transposedWeights {
+                        transposedLowering.convolve(grad, ho, wo, transposedGeometry, group: g,
+                                                    weights: transposedWeights.pointer(T.self), scratch: cols,
+                                                    beta: 1, into: target, h, wd)
                     } else {
                         // dCols = W[g]ᵀ · dY[g]   [patch, og] × [og, spatial], then col2im adds into dX.
                         T.gemm(transA: true, transB: false, m: geo.patch, n: spatial, k: og, alpha: 1,
@@ -132,8 +130,8 @@ extension Tensor {
                 }
             }
         }
-        if let dw, let privateWeightGradients, privateWeightGradients.count > 0 {
-            dw.add(privateWeightGradients.reshaped([privateWeightGradients.shape[0], dw.count]).sum(to: [1, dw.count]))
+        if let dw, let weightGradients {
+            lowering.addWeightGradient(weightGradients.reshaped([chunks, dw.count]).sum(to: [1, dw.count]), geo, into: dw, T.self)
         }
     }
 
@@ -159,6 +157,31 @@ extension Tensor {
     static func validColumns(_ j: Int, _ w: Int, _ wo: Int, _ s: Int, _ p: Int) -> Range<Int> {
         let lo = max(0, (p - j + s - 1) / s), hi = min(wo, (w - 1 + p - j) / s + 1)
         return lo..<max(lo, hi)
+    }
+
+    /// rows[c·k + j, y′·Wo + ox] = x[c, y′ − p, ox − p + j] (0 outside) for the Ho + k − 1 padded
+    /// rows y′ of a stride-1 convolution: im2col's row (c, i, j) is row c·k + j read i·Wo further on.
+    static func shiftedRows<T: TensorScalar>(
+        _ x: UnsafePointer<T>, _ channels: Int, _ h: Int, _ w: Int, _ geo: Conv2dGeometry, _ ho: Int, _ wo: Int,
+        _ rows: UnsafeMutablePointer<T>
+    ) {
+        let k = geo.kernel, p = geo.padding, height = ho + k - 1
+        Parallel.forRanges(channels, cost: k * height * wo) { channelRange in
+        for c in channelRange {
+            let plane = x + c * h * w
+            for j in 0..<k {
+                let valid = validColumns(j, w, wo, 1, p)
+                let block = rows + (c * k + j) * height * wo
+                for y in 0..<height {
+                    let iy = y - p, out = block + y * wo
+                    guard iy >= 0 && iy < h, !valid.isEmpty else { out.update(repeating: 0, count: wo); continue }
+                    out.update(repeating: 0, count: valid.lowerBound)
+                    (out + valid.upperBound).update(repeating: 0, count: wo - valid.upperBound)
+                    (out + valid.lowerBound).update(from: plane + iy * w - p + j + valid.lowerBound, count: valid.count)
+                }
+            }
+        }
+        }
     }
 
     /// cols[(c·k + i)·k + j, oy·Wo + ox] = x[c, oy·s − p + i, ox·s − p + j] (0 outside).
@@ -223,6 +246,104 @@ extension Tensor {
                 }
             }
         }
+        }
+    }
+}
+
+/// How a convolution becomes GEMMs: one image and group at a time, into one thread's scratch.
+enum ConvLowering {
+    /// 1×1, stride 1, no padding: the image itself is the GEMM operand.
+    case pointwise
+    /// Stride 1: `shiftedRows` copies each input channel k times (not k² times as im2col), and
+    /// the convolution is k GEMMs of inner size C·k, one per kernel row i, each reading those
+    /// rows i output rows further on. Weights are laid out [k, O, C/groups · k] for it.
+    case shiftedRows
+    /// Any stride: one GEMM over im2col's [C·k², Ho·Wo] patch matrix.
+    case im2col
+
+    init(_ geo: Conv2dGeometry) {
+        self = geo.isPointwise ? .pointwise : geo.stride == 1 ? .shiftedRows : .im2col
+    }
+
+    /// Scratch elements one image and group needs for an output of ho × wo.
+    func scratchCount(_ geo: Conv2dGeometry, _ ho: Int, _ wo: Int) -> Int {
+        switch self {
+        case .pointwise: 0
+        case .shiftedRows: geo.inChannels / geo.groups * geo.kernel * (ho + geo.kernel - 1) * wo
+        case .im2col: geo.patch * ho * wo
+        }
+    }
+
+    /// The weights [O, C/groups, k, k] in this lowering's layout.
+    func weights<T: TensorScalar>(_ w: Tensor, _ geo: Conv2dGeometry, _: T.Type) -> Tensor {
+        guard self == .shiftedRows else { return w }
+        let permuted = Tensor(uninitialized: w.shape, dtype: w.dtype)
+        forEachKernelRowIndex(geo) { natural, rowMajor in permuted.pointer(T.self)[rowMajor] = w.pointer(T.self)[natural] }
+        return permuted
+    }
+
+    /// Adds a weight gradient held in this lowering's layout into `dw` [O, C/groups, k, k].
+    func addWeightGradient<T: TensorScalar>(_ gradient: Tensor, _ geo: Conv2dGeometry, into dw: Tensor, _: T.Type) {
+        guard self == .shiftedRows else { return dw.add(gradient.reshaped(dw.shape)) }
+        let source = gradient.pointer(T.self), target = dw.pointer(T.self)
+        forEachKernelRowIndex(geo) { natural, rowMajor in target[natural] += source[rowMajor] }
+    }
+
+    /// Calls `body(natural, kernelRowMajor)` with the offset of every weight in both layouts.
+    private func forEachKernelRowIndex(_ geo: Conv2dGeometry, _ body: (Int, Int) -> Void) {
+        let (k, cg, outputs) = (geo.kernel, geo.inChannels / geo.groups, geo.outChannels)
+        for o in 0..<outputs {
+            for c in 0..<cg {
+                for i in 0..<k {
+                    for j in 0..<k { body(((o * cg + c) * k + i) * k + j, ((i * outputs + o) * cg + c) * k + j) }
+                }
+            }
+        }
+    }
+
+    /// out[og, ho·wo] = β·out + (weights of `group`) ⋆ input[C/groups, h, w]: one image and group.
+    func convolve<T: TensorScalar>(
+        _ input: UnsafePointer<T>, _ h: Int, _ w: Int, _ geo: Conv2dGeometry, group g: Int,
+        weights: UnsafePointer<T>, scratch: UnsafeMutablePointer<T>, beta: T,
+        into out: UnsafeMutablePointer<T>, _ ho: Int, _ wo: Int
+    ) {
+        let (k, cg, og, spatial) = (geo.kernel, geo.inChannels / geo.groups, geo.outChannels / geo.groups, ho * wo)
+        switch self {
+        case .pointwise, .im2col:
+            if self == .im2col { Tensor.im2col(input, cg, h, w, geo, ho, wo, scratch) }
+            T.gemm(transA: false, transB: false, m: og, n: spatial, k: geo.patch, alpha: 1,
+                   a: weights + g * og * geo.patch, lda: geo.patch, b: self == .im2col ? UnsafePointer(scratch) : input, ldb: spatial,
+                   beta: beta, c: out, ldc: spatial)
+        case .shiftedRows:
+            Tensor.shiftedRows(input, cg, h, w, geo, ho, wo, scratch)
+            for i in 0..<k {
+                T.gemm(transA: false, transB: false, m: og, n: spatial, k: cg * k, alpha: 1,
+                       a: weights + (i * geo.outChannels + g * og) * cg * k, lda: cg * k,
+                       b: scratch + i * wo, ldb: (ho + k - 1) * wo, beta: i == 0 ? beta : 1, c: out, ldc: spatial)
+            }
+        }
+    }
+
+    /// dW[group] += dY[og, ho·wo] · lowered(input)ᵀ, with dW in this lowering's layout.
+    func accumulateWeightGradient<T: TensorScalar>(
+        _ input: UnsafePointer<T>, _ h: Int, _ w: Int, _ geo: Conv2dGeometry, group g: Int,
+        gradient dy: UnsafePointer<T>, _ ho: Int, _ wo: Int, scratch: UnsafeMutablePointer<T>,
+        into dw: UnsafeMutablePointer<T>
+    ) {
+        let (k, cg, og, spatial) = (geo.kernel, geo.inChannels / geo.groups, geo.outChannels / geo.groups, ho * wo)
+        switch self {
+        case .pointwise, .im2col:
+            if self == .im2col { Tensor.im2col(input, cg, h, w, geo, ho, wo, scratch) }
+            T.gemm(transA: false, transB: true, m: og, n: geo.patch, k: spatial, alpha: 1,
+                   a: dy, lda: spatial, b: self == .im2col ? UnsafePointer(scratch) : input, ldb: spatial,
+                   beta: 1, c: dw + g * og * geo.patch, ldc: geo.patch)
+        case .shiftedRows:
+            Tensor.shiftedRows(input, cg, h, w, geo, ho, wo, scratch)
+            for i in 0..<k {
+                T.gemm(transA: false, transB: true, m: og, n: cg * k, k: spatial, alpha: 1,
+                       a: dy, lda: spatial, b: scratch + i * wo, ldb: (ho + k - 1) * wo,
+                       beta: 1, c: dw + (i * geo.outChannels + g * og) * cg * k, ldc: cg * k)
+            }
         }
     }
 }

@@ -148,9 +148,7 @@ extension Tensor {
             if inner == 1 {
                 for j in 0..<n { o[j] += row[j] }
             } else {
-                var s: T = 0
-                for j in 0..<n { s += row[j] }
-                o[0] += s
+                o[0] += T(simdSum(row, n))
             }
         }
         return out

@@ -30,8 +30,12 @@ extension Tensor {
         let x = scalars
         var best = [Double](repeating: -.infinity, count: n * ho * wo)
         var argmax = [Int](repeating: 0, count: best.count)
-        Tensor.poolWindows(n, h, w, ho, wo, k, s) { src, dst in
-            if x[src] > best[dst] { best[dst] = x[src]; argmax[dst] = src }
+        best.withUnsafeMutableBufferPointer { best in
+            argmax.withUnsafeMutableBufferPointer { argmax in
+                Tensor.poolWindows(n, h, w, ho, wo, k, s) { src, dst in
+                    if x[src] > best[dst] { best[dst] = x[src]; argmax[dst] = src }
+                }
+            }
         }
         return (Tensor(shape: [shape[0], shape[1], ho, wo], values: best, dtype: dtype), argmax)
     }
@@ -60,9 +64,11 @@ extension Tensor {
     }
 
     /// Calls `body(inputIndex, outputIndex)` for every (window element, window) pair of a k×k,
-    /// stride-s pooling of `planes` planes of h×w into ho×wo.
+    /// stride-s pooling of `planes` planes of h×w into ho×wo. Planes are split across threads, so
+    /// `body` may only write elements of the plane it is given.
     static func poolWindows(_ planes: Int, _ h: Int, _ w: Int, _ ho: Int, _ wo: Int, _ k: Int, _ s: Int, _ body: (Int, Int) -> Void) {
-        for p in 0..<planes {
+        Parallel.forRanges(planes, cost: h * w) { planeRange in
+        for p in planeRange {
             for oy in 0..<ho {
                 for ox in 0..<wo {
                     let dst = (p * ho + oy) * wo + ox
@@ -72,6 +78,7 @@ extension Tensor {
                     }
                 }
             }
+        }
         }
     }
 }

@@ -68,6 +68,14 @@ final class GradientCheckTests: XCTestCase {
         ] {
             checkGradients([image, randomTensor(geometry.weightShape, seed: 14)]) { $0[0].conv2d($0[1], geometry) }
         }
+        // Stride 1 on a non-square image, grouped, padding past k − 1 (dX by col2im) and not.
+        for geometry in [
+            Conv2dGeometry(inChannels: 4, outChannels: 6, kernel: 3, padding: 2, groups: 2),
+            Conv2dGeometry(inChannels: 4, outChannels: 6, kernel: 3, padding: 3, groups: 2),
+        ] {
+            checkGradients([randomTensor([2, 4, 5, 7], seed: 20), randomTensor(geometry.weightShape, seed: 21),
+                            randomTensor([6], seed: 22)]) { $0[0].conv2d($0[1], bias: $0[2], geometry) }
+        }
         let geometry = Conv2dGeometry(inChannels: 4, outChannels: 3, kernel: 3, stride: 2, padding: 1)
         checkGradients([image, randomTensor(geometry.weightShape, seed: 15), randomTensor([3], seed: 16)]) {
             $0[0].conv2d($0[1], bias: $0[2], geometry)

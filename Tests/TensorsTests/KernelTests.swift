@@ -49,6 +49,8 @@ final class KernelTests: XCTestCase {
             Conv2dGeometry(inChannels: 4, outChannels: 6, kernel: 3, stride: 2, padding: 1, groups: 2),
             Conv2dGeometry(inChannels: 4, outChannels: 2, kernel: 1),
             Conv2dGeometry(inChannels: 4, outChannels: 4, kernel: 4, stride: 2, padding: 0, groups: 4),
+            Conv2dGeometry(inChannels: 4, outChannels: 6, kernel: 3, padding: 2, groups: 2),  // stride 1: shifted rows
+            Conv2dGeometry(inChannels: 4, outChannels: 3, kernel: 2),
         ] {
             let x = randomTensor([2, 4, 7, 6], seed: 4), w = randomTensor(geometry.weightShape, seed: 5)
             assertClose(Tensor.conv2d(x, w, geometry), directConv(x, w, geometry), absolute: 1e-10, relative: 1e-10, "\(geometry)")
