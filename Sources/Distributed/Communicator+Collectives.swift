@@ -44,6 +44,27 @@ extension Communicator {
         return output
     }
 
+    /// In place: rank r holds the elements `parts[r]` of `buffer` (the rest is overwritten), and
+    /// afterwards every rank holds all of them. `parts` (one per rank, in rank order) must tile
+    /// the buffer, as `Communicator.partition` does. ZeRO-1 gathers updated parameters with it.
+    public func allgather<T: CollectiveElement>(
+        inPlace buffer: UnsafeMutableBufferPointer<T>, parts: [Range<Int>]
+    ) throws(CommunicatorError) {
+        let call = "MPI_Allgatherv"
+        guard parts.count == size else { throw .lengthMismatch(call: call, detail: "\(parts.count) parts given for \(size) ranks") }
+        guard parts.first?.lowerBound == 0, parts.last?.upperBound == buffer.count,
+              zip(parts, parts.dropFirst()).allSatisfy({ $0.upperBound == $1.lowerBound }) else {
+            throw .lengthMismatch(call: call, detail: "parts \(parts) do not tile the buffer's \(buffer.count) elements in rank order")
+        }
+        var counts = [Int32](), offsets = [Int32]()
+        for part in parts {
+            counts.append(try mpiCount(part.count, call))
+            offsets.append(try mpiCount(part.lowerBound, call))
+        }
+        let type = T.scalarKind.mpiType
+        try check(MPI_Allgatherv(cmpi_in_place(), 0, type, buffer.baseAddress, &counts, &offsets, type, handle), call)
+    }
+
     /// Reduces `input` across ranks and leaves rank r with elements `counts[0..<r].sum ..< +counts[r]`
     /// of the result in `output`. `counts` has one entry per rank, sums to `input.count`, and
     /// `output.count == counts[rank]`. Without `counts`, `Communicator.partition` cuts the input.

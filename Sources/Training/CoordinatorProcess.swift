@@ -195,7 +195,7 @@ private final class Monitor {
             \(effective.yaml.trimmingCharacters(in: .newlines))
             # plan: task \(c.task) on \(plan.workers) worker\(plan.workers == 1 ? "" : "s"); \(plan.split.train.count)/\(plan.split.validation.count)/\(plan.split.test.count) train/validation/test patients; \
             \(plan.steps) steps (\(plan.stepsPerEpoch) per epoch) of \(c.train.globalBatch) samples in micro-batches of \(plan.microBatch) \
-            (\(plan.microBatchesPerStep) per step); exchange \(c.exchange.algorithm.rawValue), buckets of \(c.exchange.bucketMb) MB
+            (\(plan.microBatchesPerStep) per step); exchange \(c.exchange.algorithm.rawValue), buckets of \(c.exchange.bucketMb) MB\(c.exchange.zeroStage == 1 ? ", ZeRO-1 optimizer state" : "")
             \(plan.resume.map { "# resuming from \($0.checkpoint) at step \($0.step)\n" } ?? "")
             """)
     }
@@ -328,7 +328,9 @@ private final class Monitor {
         let reports = pending.removeValue(forKey: step)!
         let samples = reports.map(\.samples).reduce(0, +)
         let loss = reports.map(\.lossSum).reduce(0, +) / Double(max(samples, 1))
-        func slowest(_ name: String) -> Double { reports.map { $0.spans.first { $0.name == name }?.duration ?? 0 }.max() ?? 0 }
+        func slowest(_ name: String) -> Double {
+            reports.map { $0.spans.filter { $0.name == name }.reduce(0) { $0 + $1.duration } }.max() ?? 0
+        }
         let ends = reports.compactMap { $0.spans.last.map { $0.start + $0.duration } }
         let begins = reports.compactMap { $0.spans.first?.start }
         let seconds = (ends.max() ?? 0) - (begins.min() ?? 0)

@@ -107,8 +107,11 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public struct Exchange: Codable, Sendable, Equatable {
         public var algorithm = ExchangeAlgorithm.mpi
         public var bucketMb = 4.0
+        /// 1: ZeRO-1 — each worker keeps and updates only its partition of the optimizer state,
+        /// then the updated parameters are all-gathered. 0: every worker updates everything.
+        public var zeroStage = 0
 
-        enum CodingKeys: String, CodingKey { case algorithm, bucketMb = "bucket_mb" }
+        enum CodingKeys: String, CodingKey { case algorithm, bucketMb = "bucket_mb", zeroStage = "zero_stage" }
     }
 
     public struct Liveness: Codable, Sendable, Equatable {
@@ -158,6 +161,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         require(checkpoint.everyMinutes >= 0, "checkpoint.every_minutes: must be ≥ 0, got \(checkpoint.everyMinutes)")
         require(checkpoint.keepEvery >= 0, "checkpoint.keep_every: must be ≥ 0, got \(checkpoint.keepEvery)")
         require(exchange.bucketMb > 0, "exchange.bucket_mb: must be > 0, got \(exchange.bucketMb)")
+        require((0...1).contains(exchange.zeroStage), "exchange.zero_stage: must be 0 (off) or 1 (ZeRO-1), got \(exchange.zeroStage)")
         require(liveness.timeoutS > 0, "liveness.timeout_s: must be > 0, got \(liveness.timeoutS)")
         require(progress.everyS > 0, "progress.every_s: must be > 0, got \(progress.everyS)")
         return problems

@@ -96,6 +96,11 @@ final class WorkerLoop<T: Trainable> {
     private let cohort: URL
     private let checkpoints: CheckpointStore
     private let earlyStopping: EarlyStopping?
+    /// Each worker's partition of the arena: its checkpoint slice, and with ZeRO-1 the elements
+    /// whose optimizer state it keeps and updates.
+    private let partition: [Range<Int>]
+    /// The elements this worker's optimizer covers: its partition (ZeRO-1) or all.
+    private let optimized: Range<Int>
     private var start = 0.0
 
     init(plan: RunPlan, world: Communicator, workers: Communicator) throws {
@@ -125,6 +130,8 @@ final class WorkerLoop<T: Trainable> {
         schedule = WarmupCosine(peak: o.lr, warmupSteps: config.schedule.warmupSteps, totalSteps: plan.steps, floor: config.schedule.minLr)
         earlyStopping = config.evaluation.patience > 0
             ? EarlyStopping(patience: config.evaluation.patience, minDelta: config.evaluation.minDelta, arena: arena) : nil
+        partition = Communicator.partition(count: arena.count, parts: workers.size)
+        optimized = config.exchange.zeroStage == 1 ? partition[workers.rank] : 0..<arena.count
     }
 
     private var rank: Int { workers.rank }
@@ -188,11 +195,24 @@ final class WorkerLoop<T: Trainable> {
                                         into: URL(fileURLWithPath: plan.runDirectory))
     }
 
-    /// The training state a checkpoint holds, as flat arenas: parameters, buffers (running
-    /// statistics), the optimizer's moments.
-    private func stateArenas() -> [(name: String, values: Tensor)] {
-        [("parameters", arena.values)] + (arena.buffers.count > 0 ? [("buffers", arena.buffers)] : [])
-            + optimizer.state(like: arena.values) + (earlyStopping?.arenas ?? [])
+    /// A flat arena of the training state as this worker holds it: elements `held` of an arena
+    /// of `count` (all of it, except ZeRO-1's optimizer state: the worker's partition).
+    private struct StateArena {
+        let name: String
+        let values: Tensor
+        let held: Range<Int>
+        let count: Int
+    }
+
+    /// The training state a checkpoint holds: parameters, buffers (running statistics), the
+    /// optimizer's moments, early stopping's best weights.
+    private func stateArenas() -> [StateArena] {
+        let whole = ([("parameters", arena.values)] + (arena.buffers.count > 0 ? [("buffers", arena.buffers)] : [])
+            + (earlyStopping?.arenas ?? [])).map { StateArena(name: $0, values: $1, held: 0..<$1.count, count: $1.count) }
+        let moments = optimizer.state(like: arena.values.slice(rows: optimized)).map {
+            StateArena(name: $0.name, values: $0.values, held: optimized, count: arena.count)
+        }
+        return whole + moments
     }
 
     /// Writes this worker's slice of every arena (its partition of the elements) and reports
@@ -205,9 +225,10 @@ final class WorkerLoop<T: Trainable> {
         var shard: Manifest.ShardRecord?, failure: String?
         do {
             try checkpoints.prepare(step: step)
-            let slices = arenas.map { name, values in
-                let part = Communicator.partition(count: values.count, parts: workers.size)[rank]
-                return ShardSlice(arena: name, start: part.lowerBound, values: UnsafeBufferPointer(rebasing: values.buffer(Float.self)[part]))
+            let slices = arenas.map { state in
+                let part = Communicator.partition(count: state.count, parts: workers.size)[rank]
+                let local = (part.lowerBound - state.held.lowerBound)..<(part.upperBound - state.held.lowerBound)
+                return ShardSlice(arena: state.name, start: part.lowerBound, values: UnsafeBufferPointer(rebasing: state.values.buffer(Float.self)[local]))
             }
             shard = try Shard.write(slices, worker: rank, in: checkpoints.directory(step: step), threads: BLASThreads.count)
         } catch {
@@ -216,24 +237,29 @@ final class WorkerLoop<T: Trainable> {
         let views = arena.entries.map { Manifest.TensorView(name: $0.name, arena: "parameters", offset: $0.offset, shape: $0.shape) }
             + arena.bufferEntries.map { Manifest.TensorView(name: $0.name, arena: "buffers", offset: $0.offset, shape: $0.shape) }
         try send(ShardReport(worker: rank, step: step, epoch: epoch, cursor: cursor, shard: shard, error: failure,
-                             arenas: arenas.map { Manifest.Arena(name: $0.name, count: $0.values.count) }, tensors: rank == 0 ? views : [],
+                             arenas: arenas.map { Manifest.Arena(name: $0.name, count: $0.count) }, tensors: rank == 0 ? views : [],
                              scalars: ["optimizer.step_count": Double(optimizer.stepCount)].merging(earlyStopping?.scalars ?? [:]) { $1 },
                              span: Span(name: "checkpoint", start: begin, duration: now() - begin)), .checkpoint)
     }
 
     /// Loads every arena from `directory`: each worker decodes its own partition (only the
-    /// frames that overlap it, whatever the number of workers that saved it), then the
-    /// partitions are broadcast. Returns the sampler's position.
+    /// frames that overlap it, whatever the number of workers that saved it, with ZeRO-1 or
+    /// without), then the partitions of the arenas every worker holds whole are broadcast.
+    /// Returns the sampler's position.
     private func restore(from directory: URL) throws -> (epoch: Int, cursor: Int) {
         let reader = try CheckpointReader(directory: directory)
-        for (name, values) in stateArenas() {
-            guard let saved = reader.manifest.arenas.first(where: { $0.name == name }), saved.count == values.count else {
+        for state in stateArenas() {
+            guard let saved = reader.manifest.arenas.first(where: { $0.name == state.name }), saved.count == state.count else {
                 let found = reader.manifest.arenas.map { "\($0.name) (\($0.count))" }.joined(separator: ", ")
-                throw TrainingError.plan("checkpoint \(directory.path) does not fit this model: it has arenas \(found); this run needs '\(name)' of \(values.count) elements")
+                throw TrainingError.plan("checkpoint \(directory.path) does not fit this model: it has arenas \(found); this run needs '\(state.name)' of \(state.count) elements")
             }
-            let parts = Communicator.partition(count: values.count, parts: workers.size)
-            let buffer = values.buffer(Float.self)
-            try reader.read(arena: name, range: parts[rank], into: UnsafeMutableBufferPointer(rebasing: buffer[parts[rank]]))
+            let buffer = state.values.buffer(Float.self)
+            if state.held != 0..<state.count {
+                try reader.read(arena: state.name, range: state.held, into: buffer)
+                continue
+            }
+            let parts = Communicator.partition(count: state.count, parts: workers.size)
+            try reader.read(arena: state.name, range: parts[rank], into: UnsafeMutableBufferPointer(rebasing: buffer[parts[rank]]))
             for (worker, part) in parts.enumerated() where !part.isEmpty {
                 try workers.broadcast(UnsafeMutableBufferPointer(rebasing: buffer[part]), root: worker)
             }
@@ -280,10 +306,15 @@ final class WorkerLoop<T: Trainable> {
         let norm = clipGradientNorm(arena.gradients, maxNorm: config.optimizer.clipNorm > 0 ? config.optimizer.clipNorm : .infinity)
         guard norm.isFinite else { throw TrainingError.nonFinite(step: step, detail: "the gradient norm (\(norm))") }
         let lr = schedule.learningRate(at: step)
-        optimizer.step(parameters: arena.values, gradients: arena.gradients, lr: lr)
+        optimizer.step(parameters: arena.values.slice(rows: optimized), gradients: arena.gradients.slice(rows: optimized), lr: lr)
         exchange.gradients.update(repeating: 0)
-        try averageBuffers()
-        spans.append(Span(name: "optimizer", start: optimizerStart, duration: now() - optimizerStart))
+        let stateStart = now()
+        spans.append(Span(name: "optimizer", start: optimizerStart, duration: stateStart - optimizerStart))
+        // ZeRO-1: every worker updated its own partition; gather the others'.
+        let gathers = optimized.count < arena.count
+        if gathers { try workers.allgather(inPlace: arena.values.buffer(Float.self), parts: partition) }
+        let averages = try averageBuffers()
+        if gathers || averages { spans.append(Span(name: "exchange", start: stateStart, duration: now() - stateStart)) }
 
         try send(StepReport(worker: rank, step: step, epoch: batch.epoch, lossSum: lossSum, samples: batch.patients.count,
                             learningRate: lr, gradientNorm: norm, overlappedExchange: exchange.overlappedSeconds, spans: spans), .step)
@@ -292,9 +323,11 @@ final class WorkerLoop<T: Trainable> {
 
     /// Running statistics (BatchNorm) follow each worker's own batches; averaging them after
     /// every step keeps one set, the same on every worker, in evaluations and checkpoints.
-    private func averageBuffers() throws {
-        guard workers.size > 1, arena.buffers.count > 0 else { return }
+    /// Returns whether there was anything to average.
+    private func averageBuffers() throws -> Bool {
+        guard workers.size > 1, arena.buffers.count > 0 else { return false }
         try workers.allreduce(arena.buffers.buffer(Float.self), op: .average)
+        return true
     }
 
     /// Means of the task's evaluation sums over `patients`, each worker taking its share

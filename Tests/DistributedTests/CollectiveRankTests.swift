@@ -110,6 +110,16 @@ final class CollectiveRankTests: XCTestCase {
         }
     }
 
+    func testAllgatherInPlaceOverUnevenParts() throws {
+        for length in [0, world.size - 1, 7 * world.size + 3] {
+            let parts = Communicator.partition(count: length, parts: world.size)
+            var values = [Float](repeating: -1, count: length)
+            for i in parts[world.rank] { values[i] = Float(i) * 0.5 }
+            try values.withUnsafeMutableBufferPointer { try world.allgather(inPlace: $0, parts: parts) }
+            XCTAssertEqual(values, (0..<length).map { Float($0) * 0.5 }, "length \(length)")
+        }
+    }
+
     func testReduceScatterWithUnevenAndDefaultCounts() throws {
         let length = 5 * world.size + 2
         let values = (0..<length).map { Float($0) * Float(world.rank + 1) }

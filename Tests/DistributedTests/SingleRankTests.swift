@@ -40,6 +40,11 @@ final class SingleRankTests: XCTestCase {
                         return XCTFail("expected lengthMismatch from MPI_Allgather, got \(error)")
                     }
                 }
+                XCTAssertThrowsError(try world.allgather(inPlace: o, parts: [0..<1])) { error in
+                    guard case .lengthMismatch(call: "MPI_Allgatherv", _)? = error as? CommunicatorError else {
+                        return XCTFail("expected lengthMismatch from MPI_Allgatherv, got \(error)")
+                    }
+                }
                 XCTAssertThrowsError(try world.reduceScatter(i, into: o, counts: [2, 1], op: .sum)) { error in
                     guard case .lengthMismatch(call: "MPI_Reduce_scatter", _)? = error as? CommunicatorError else {
                         return XCTFail("expected lengthMismatch from MPI_Reduce_scatter, got \(error)")

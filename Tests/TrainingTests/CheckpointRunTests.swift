@@ -58,6 +58,36 @@ extension TrainingRunTests {
         }
     }
 
+    /// ZeRO-1: three workers each keep a third of Adam's moments, yet the weights are those of
+    /// the full update on another worker count, and the partitioned checkpoint resumes on 2
+    /// workers without ZeRO-1 and on 4 with it, as if never interrupted.
+    func testZeroOneUpdatesLikeTheFullOptimizerAndItsCheckpointsReshard() throws {
+        let file = try config("exchange: {algorithm: reproducible, zero_stage: 1}\ncheckpoint: {every_steps: 6}")
+        let (zero, zeroRun) = try train(file, workers: 3)
+        XCTAssertEqual(zero.status, 0, zero.output)
+        XCTAssertTrue(zero.stdout.contains("ZeRO-1 optimizer state"), zero.output)
+        let (full, fullRun) = try train(file, workers: 2, ["exchange.zero_stage=0"])
+        XCTAssertEqual(full.status, 0, full.output)
+        XCTAssertEqual(try parameterHash(zeroRun), try parameterHash(fullRun), "ZeRO-1 on 3 workers = full update on 2")
+
+        let manifest = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: zeroRun.appendingPathComponent("checkpoints/step-00000006/manifest.json"))) as? [String: Any]
+        let arenas = try XCTUnwrap(manifest?["arenas"] as? [[String: Any]])
+        let counts = Dictionary(uniqueKeysWithValues: arenas.map { ($0["name"] as? String ?? "", $0["count"] as? Int ?? 0) })
+        XCTAssertEqual(counts["adam.m"], counts["parameters"], "the moments are saved whole, from three partitions: \(counts)")
+
+        for (workers, stage) in [(2, 0), (4, 1)] {
+            let copy = Self.scratch.appendingPathComponent("zero-\(workers)-\(UUID().uuidString)")
+            try FileManager.default.copyItem(at: zeroRun, to: copy)
+            try FileManager.default.removeItem(at: copy.appendingPathComponent("checkpoints/step-00000012"))
+            try FileManager.default.removeItem(at: copy.appendingPathComponent("summary.json"))
+            let (resumed, _) = try train(file, workers: workers, runDirectory: copy.lastPathComponent, ["exchange.zero_stage=\(stage)"])
+            XCTAssertEqual(resumed.status, 0, resumed.output)
+            XCTAssertTrue(resumed.stdout.contains("at step 6"), resumed.output)
+            XCTAssertEqual(try parameterHash(copy), try parameterHash(zeroRun), "resumed on \(workers) workers, zero_stage \(stage)")
+        }
+    }
+
     /// A corrupted newest checkpoint is reported by `checkpoint verify` and passed over by
     /// `--resume auto`, which says so and continues from the previous one; a checkpoint of
     /// another model is refused naming what differs.
