@@ -21,10 +21,12 @@ extension TrainingRunTests {
         let signaller = Thread {
             let latest = interrupted.appendingPathComponent("checkpoints/LATEST")
             for _ in 0..<600 where !FileManager.default.fileExists(atPath: latest.path) { Thread.sleep(forTimeInterval: 0.02) }
-            _ = try? ProcessRunner.run("/usr/bin/pkill", ["-TERM", "-f", "mpirun.*\(interrupted.lastPathComponent)"])
+            // As Slurm's --signal=B:TERM does: to the batch script, here launch/train.
+            _ = try? ProcessRunner.run("/usr/bin/pkill", ["-TERM", "-f", "launch/train.*\(interrupted.lastPathComponent)"])
         }
         signaller.start()
         let (first, _) = try train(file, workers: 2, runDirectory: interrupted.lastPathComponent, sets)
+        XCTAssertEqual(first.status, 0, "a clean stop on a signal exits 0\n" + first.output)
         let summary = try json(interrupted.appendingPathComponent("summary.json"))
         XCTAssertEqual(summary["stopped_early"] as? Bool, true, "the signal arrived after the run ended\n" + first.output)
         let stoppedAt = try XCTUnwrap(summary["final_step"] as? Int)
