@@ -69,6 +69,8 @@ final class RunConfigTests: XCTestCase {
         XCTAssertTrue(type.contains("line 3"), type)
         let algorithm = message("cohort: /c\ntrain: {steps: 1}\nexchange: {algorithm: nccl}\n")
         XCTAssertTrue(algorithm.contains("exchange.algorithm"), algorithm)
+        let stage = message("cohort: /c\ntrain: {steps: 1}\nexchange: {zero_stage: 2}\n")
+        XCTAssertTrue(stage.contains("exchange.zero_stage: must be 0 (off) or 1 (ZeRO-1), got 2"), stage)
         let range = message("cohort: /c\ntrain: {steps: 1, global_batch: 8, micro_batch: 16}\n")
         XCTAssertTrue(range.contains("train.micro_batch: must be in 0…train.global_batch (8), got 16"), range)
         XCTAssertTrue(message("train: {steps: 1}\n").contains("cohort: required"))
