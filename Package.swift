@@ -42,6 +42,7 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CDirectIO"),
         .systemLibrary(name: "COpenSlide", pkgConfig: "openslide", providers: [.apt(["libopenslide-dev"])]),
         .systemLibrary(name: "CImageCodecs", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "libturbojpeg0-dev"])]),
 
@@ -62,7 +63,7 @@ let package = Package(
         .target(
             name: "Cohorts",
             dependencies: ["CHDF5", "COpenSlide", "CImageCodecs", "Tensors", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Checkpoints", dependencies: ["CZstd", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: kernelSettings),
+        .target(name: "Checkpoints", dependencies: ["CZstd", "CDirectIO"], swiftSettings: kernelSettings),
         .target(
             name: "Training",
             dependencies: [

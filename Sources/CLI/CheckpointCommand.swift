@@ -71,7 +71,7 @@ extension CheckpointCommand {
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Verify every shard of every checkpoint (size, SHA-256, and that every frame decodes).",
+            abstract: "Verify every shard of every checkpoint (size, XXH64, and that every frame decodes).",
             discussion: "Exit status 0 when all are valid, 2 when any is not.")
 
         @Argument(help: "A run directory (all its checkpoints) or a checkpoint directory.")
@@ -118,7 +118,7 @@ extension CheckpointCommand {
             print("tensors (\(m.tensors.count)):")
             for view in m.tensors { print("  \(view.name) \(view.shape) in \(view.arena) at \(view.offset)") }
             print("shards:")
-            for shard in m.shards { print("  \(shard.file): worker \(shard.worker), \(shard.bytes) bytes, \(shard.frames.count) frames, sha256 \(shard.sha256)") }
+            for shard in m.shards { print("  \(shard.file): worker \(shard.worker), \(shard.bytes) bytes, \(shard.frames.count) frames, xxh64 \(shard.xxh64)") }
             print("identity:")
             for (key, value) in m.identity.sorted(by: { $0.key < $1.key }) { print("  \(key): \(value.replacingOccurrences(of: "\n", with: " "))") }
             print("config:\n" + m.config.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))

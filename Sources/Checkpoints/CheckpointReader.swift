@@ -1,13 +1,13 @@
 import Foundation
 
 /// One committed checkpoint, opened for reading: its manifest parsed and checked (nothing is
-/// read from the shards until asked). `verify()` checks every file's size and SHA-256;
+/// read from the shards until asked). `verify()` checks every file's size and XXH64;
 /// `read` decodes only the frames that overlap the elements asked for (resharding).
 public final class CheckpointReader {
     public let directory: URL
     public let manifest: Manifest
     private var inputs: [String: FileIO.Input] = [:]
-    private lazy var codec = FrameCodec(level: 1)
+    private lazy var codec = FrameCodec()
 
     public init(directory: URL) throws {
         self.directory = directory
@@ -26,17 +26,17 @@ public final class CheckpointReader {
     }
 
     /// Checks that every shard (and the metrics snapshot) exists, is a regular file of the
-    /// recorded size and has the recorded SHA-256.
+    /// recorded size and has the recorded XXH64.
     public func verify() throws {
-        let files = manifest.shards.map { Manifest.FileRecord(file: $0.file, bytes: $0.bytes, sha256: $0.sha256) } + (manifest.metrics.map { [$0] } ?? [])
+        let files = manifest.shards.map { Manifest.FileRecord(file: $0.file, bytes: $0.bytes, xxh64: $0.xxh64) } + (manifest.metrics.map { [$0] } ?? [])
         for record in files {
             let input = try open(record.file)
             guard input.size == record.bytes else {
                 throw CheckpointError.invalid(path: directory.path, reason: "\(record.file) has \(input.size) bytes, the manifest says \(record.bytes) (truncated or replaced)")
             }
-            let digest = try input.sha256()
-            guard digest == record.sha256 else {
-                throw CheckpointError.invalid(path: directory.path, reason: "\(record.file): SHA-256 \(digest.prefix(16))… differs from the manifest's \(record.sha256.prefix(16))… (corrupted)")
+            let digest = try input.xxh64()
+            guard digest == record.xxh64 else {
+                throw CheckpointError.invalid(path: directory.path, reason: "\(record.file): XXH64 \(digest) differs from the manifest's \(record.xxh64) (corrupted)")
             }
         }
         for shard in manifest.shards {

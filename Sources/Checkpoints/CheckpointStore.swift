@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -118,6 +117,6 @@ extension CheckpointStore {
         let output = try FileIO.Output(creating: directory(step: step).appendingPathComponent(file.lastPathComponent).path)
         try data.withUnsafeBytes { try output.write($0) }
         try output.finish()
-        return Manifest.FileRecord(file: file.lastPathComponent, bytes: data.count, sha256: SHA256.hash(data: data).hex)
+        return Manifest.FileRecord(file: file.lastPathComponent, bytes: data.count, xxh64: data.withUnsafeBytes { XXH64.hash($0) }.canonicalHex)
     }
 }

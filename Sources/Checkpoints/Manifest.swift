@@ -5,7 +5,7 @@ import Foundation
 /// manifest does, and is valid once every file it names verifies.
 public struct Manifest: Codable, Sendable, Equatable {
     public static let formatName = "transcriptile-checkpoint"
-    public static let currentVersion = 1
+    public static let currentVersion = 2
 
     public var format = Manifest.formatName
     public var version = Manifest.currentVersion
@@ -68,12 +68,12 @@ public struct Manifest: Codable, Sendable, Equatable {
         }
     }
 
-    /// A file of the checkpoint with its size and SHA-256 (hex).
+    /// A file of the checkpoint with its size and XXH64 (16 hex digits, as `xxhsum -H64` prints).
     public struct FileRecord: Codable, Sendable, Equatable {
         public var file: String
         public var bytes: Int
-        public var sha256: String
-        public init(file: String, bytes: Int, sha256: String) { (self.file, self.bytes, self.sha256) = (file, bytes, sha256) }
+        public var xxh64: String
+        public init(file: String, bytes: Int, xxh64: String) { (self.file, self.bytes, self.xxh64) = (file, bytes, xxh64) }
     }
 
     /// One worker's shard: its slice of every arena as independently decodable frames.
@@ -81,7 +81,7 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var file: String
         public var worker: Int
         public var bytes: Int
-        public var sha256: String
+        public var xxh64: String
         public var frames: [Frame]
     }
 

@@ -1,4 +1,3 @@
-import Crypto
 import Dispatch
 import Foundation
 
@@ -24,14 +23,12 @@ public enum Shard {
     /// record for the manifest. Any failure (a full disk) throws naming the file.
     ///
     /// Pipelined so that the disk, not zstd, sets the pace: `threads` frames are compressed at
-    /// once while the previous group is hashed on one thread and written on another, and the
-    /// kernel is asked to start writing each group back at once, so the final fsync has little
-    /// left to do.
+    /// once while the previous group is hashed on one thread and written (directly to the device
+    /// where the file system allows) on another.
     /// The file is the same byte for byte whatever `threads` is.
-    public static func write(_ slices: [ShardSlice], worker: Int, in directory: URL, level: Int32 = 1,
-                             frameElements: Int = Shard.frameElements, threads: Int = 1) throws -> Manifest.ShardRecord {
+    public static func write(_ slices: [ShardSlice], worker: Int, in directory: URL, frameElements: Int = Shard.frameElements, threads: Int = 1) throws -> Manifest.ShardRecord {
         let name = fileName(worker: worker)
-        nonisolated(unsafe) let output = try FileIO.Output(creating: directory.appendingPathComponent(name).path)
+        nonisolated(unsafe) let output = try FileIO.Output(creating: directory.appendingPathComponent(name).path, direct: true)
         var header = magic
         for value in [UInt32(Manifest.currentVersion), UInt32(worker)] { withUnsafeBytes(of: value.littleEndian) { header += $0 } }
         try header.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) throws in try output.write(bytes) }
@@ -44,12 +41,12 @@ public enum Shard {
         }
         let lanes = max(1, threads)
         // Two sets of codecs: one group compresses into a set while the other set's frames are written.
-        let codecs = (0..<2).map { _ in (0..<lanes).map { _ in FrameCodec(level: level) } }
+        let codecs = (0..<2).map { _ in (0..<lanes).map { _ in FrameCodec() } }
         let writer = DispatchQueue(label: "transcriptile.shard-writer"), hasher = DispatchQueue(label: "transcriptile.shard-hasher")
         let writing = DispatchGroup()
         nonisolated(unsafe) var writeError: Error?
-        nonisolated(unsafe) var hash = SHA256()
-        header.withUnsafeBytes { hash.update(bufferPointer: $0) }
+        nonisolated(unsafe) var hash = XXH64()
+        header.withUnsafeBytes { hash.update($0) }
         // On every way out, the writer has finished with the frames, which live in the codecs.
         defer { writing.wait(); withExtendedLifetime(codecs) {} }
         var frames = [Manifest.Frame](), offset = output.written
@@ -57,7 +54,7 @@ public enum Shard {
             // Each lane touches only its own codec and piece, and the writer only the frames it is given.
             nonisolated(unsafe) let group = Array(pieces[first..<min(first + lanes, pieces.count)])
             nonisolated(unsafe) let set = codecs[index % 2]
-            nonisolated(unsafe) var encoded = [Result<UnsafeRawBufferPointer, Error>](repeating: .failure(CancellationError()), count: group.count)
+            nonisolated(unsafe) var encoded = [Result<[UnsafeRawBufferPointer], Error>](repeating: .failure(CancellationError()), count: group.count)
             encoded.withUnsafeMutableBufferPointer { results in
                 nonisolated(unsafe) let results = results
                 DispatchQueue.concurrentPerform(iterations: group.count) { lane in
@@ -68,21 +65,18 @@ public enum Shard {
             writing.wait()
             if let writeError { throw writeError }
             for (piece, frame) in zip(group, bytes) {
-                frames.append(.init(arena: piece.arena, start: piece.start, count: piece.values.count, offset: offset, bytes: frame.count))
-                offset += frame.count
+                let size = frame.reduce(0) { $0 + $1.count }
+                frames.append(.init(arena: piece.arena, start: piece.start, count: piece.values.count, offset: offset, bytes: size))
+                offset += size
             }
             writer.async(group: writing) {
-                do {
-                    let start = output.written
-                    for frame in bytes { try output.write(frame) }
-                    output.startWriteBack(start..<output.written)
-                } catch { writeError = error }
+                do { for part in bytes.joined() { try output.write(part) } } catch { writeError = error }
             }
-            hasher.async(group: writing) { for frame in bytes { hash.update(bufferPointer: frame) } }
+            hasher.async(group: writing) { for part in bytes.joined() { hash.update(part) } }
         }
         writing.wait()
         if let writeError { throw writeError }
         try output.finish()
-        return .init(file: name, worker: worker, bytes: output.written, sha256: hash.finalize().hex, frames: frames)
+        return .init(file: name, worker: worker, bytes: output.written, xxh64: hash.finalize().canonicalHex, frames: frames)
     }
 }

@@ -108,7 +108,7 @@ extension TrainingRunTests {
 
         let verify = try ProcessRunner.run(ProcessRunner.product("transcriptile"), ["checkpoint", "verify", run.path])
         XCTAssertEqual(verify.status, 2, verify.output)
-        XCTAssertTrue(verify.stderr.contains("step-00000012: checkpoint") && verify.stderr.contains("shard-0001.tzst: SHA-256"), verify.output)
+        XCTAssertTrue(verify.stderr.contains("step-00000012: checkpoint") && verify.stderr.contains("shard-0001.tzst: XXH64"), verify.output)
 
         let (resumed, _) = try train(file, workers: 2, runDirectory: run.lastPathComponent, ["train.steps=14"])
         XCTAssertEqual(resumed.status, 0, resumed.output)
