@@ -22,9 +22,9 @@ public enum Shard {
     /// Writes `slices` as `worker`'s shard in `directory`, flushed to the device; returns its
     /// record for the manifest. Any failure (a full disk) throws naming the file.
     ///
-    /// Pipelined so that the disk, not zstd, sets the pace: `threads` frames are compressed at
-    /// once while the previous group is hashed on one thread and written (directly to the device
-    /// where the file system allows) on another.
+    /// Pipelined so that compressing, hashing and writing overlap: `threads` frames are
+    /// compressed at once while the previous group is hashed on one thread and written (directly
+    /// to the device where the file system allows) on another.
     /// The file is the same byte for byte whatever `threads` is.
     public static func write(_ slices: [ShardSlice], worker: Int, in directory: URL, frameElements: Int = Shard.frameElements, threads: Int = 1) throws -> Manifest.ShardRecord {
         let name = fileName(worker: worker)
