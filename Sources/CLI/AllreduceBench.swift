@@ -46,6 +46,8 @@ struct AllreduceBench: ParsableCommand {
     var algorithm: AlgorithmChoice?
     @Option(help: "Bucket size in MB for --algorithm.")
     var bucketMB = 4.0
+    @Option(help: "With --algorithm: treat every N ranks of a machine as a node of their own, to time the cross-node path on one machine.")
+    var ranksPerNode: Int?
     @OptionGroup var output: BenchOutputOptions
 
     func validate() throws {
@@ -63,6 +65,10 @@ struct AllreduceBench: ParsableCommand {
                 throw ValidationError("--algorithm exchanges float sums: drop --type, --op and --non-blocking")
             }
             guard bucketMB > 0 else { throw ValidationError("--bucket-mb must be > 0, got \(bucketMB)") }
+        }
+        if let ranksPerNode {
+            guard algorithm != nil else { throw ValidationError("--ranks-per-node applies to the gradient exchange: add --algorithm") }
+            guard ranksPerNode > 0 else { throw ValidationError("--ranks-per-node must be > 0, got \(ranksPerNode)") }
         }
     }
 
@@ -183,7 +189,7 @@ extension AllreduceBench {
         let sizes = sequence(first: max(minBytes.bytes, 4)) { $0 * 2 }.prefix { $0 <= maxBytes.bytes }
         let table = BenchTable(
             bench: "allreduce", json: output.json, isPrinter: world.rank == 0, labelled: true,
-            title: "gradient exchange of float32 sums, buckets of \(bucketMB) MB, \(world.size) ranks; medians of \(repeats) batches, each the slowest rank's",
+            title: "gradient exchange of float32 sums, buckets of \(bucketMB) MB, \(world.size) ranks\(ranksPerNode.map { ", nodes of \($0) rank(s)" } ?? ""); medians of \(repeats) batches, each the slowest rank's",
             columns: [
                 .init(header: "size(B)", key: "bytes"), .init(header: "time(us)", key: "time_us"),
                 .init(header: "algbw(GB/s)", key: "algbw_gbps"), .init(header: "busbw(GB/s)", key: "busbw_gbps"),
@@ -197,7 +203,8 @@ extension AllreduceBench {
                 let message: UnsafeMutableBufferPointer<Float>, reduce: () throws -> Void
                 if let algorithm {
                     let exchange = try GradientExchange(
-                        algorithm: algorithm, workers: world, count: bytes / 4, bucketElements: max(1, Int(bucketMB * 1e6) / 4))
+                        algorithm: algorithm, workers: world, count: bytes / 4, bucketElements: max(1, Int(bucketMB * 1e6) / 4),
+                        ranksPerNode: ranksPerNode)
                     message = exchange.gradients
                     reduce = { exchange.beginStep(); try exchange.finish() }
                 } else {

@@ -64,12 +64,19 @@ public final class Communicator: @unchecked Sendable {
     }
 
     /// The ranks that share memory with this one (one communicator per node), in rank order.
-    public func splitByNode() throws(CommunicatorError) -> Communicator {
+    /// With `ranksPerNode`, each node's ranks are further cut into groups of that many, each
+    /// treated as a node of its own: the multi-node paths on one machine (tests, benchmarks).
+    public func splitByNode(ranksPerNode: Int? = nil) throws(CommunicatorError) -> Communicator {
         var newComm: MPI_Comm? = cmpi_comm_null()
         try check(
             MPI_Comm_split_type(handle, cmpi_comm_type_shared(), Int32(rank), cmpi_info_null(), &newComm),
             "MPI_Comm_split_type")
-        return try Communicator(handle: newComm!, owned: true)
+        let node = try Communicator(handle: newComm!, owned: true)
+        guard let ranksPerNode else { return node }
+        guard ranksPerNode > 0 else {
+            throw .invalidArgument(call: "MPI_Comm_split", detail: "ranks per node must be positive, got \(ranksPerNode)")
+        }
+        return try node.split(color: node.rank / ranksPerNode, key: node.rank)!
     }
 
     /// Blocks until every rank has called it.

@@ -40,7 +40,7 @@ public final class GradientExchange {
     public private(set) var overlappedSeconds = 0.0, waitSeconds = 0.0
 
     /// The most micro-batches (over all workers) one step may sum with `reproducible`; each term
-    /// then still keeps 38 bits below the bucket's largest magnitude (a float has 24).
+    /// then still keeps 38 bits below the largest magnitude of its chunk (a float has 24).
     public static let maxReproducibleTerms = 1 << 13
 
     /// Collective over `workers`. `count` is the arena's length (the same on every worker);
@@ -48,8 +48,9 @@ public final class GradientExchange {
     /// keeps each apart until the exact sum); `microBatchesPerStep` how many all workers run
     /// together (by default `microBatchesPerWorker` × workers). For weights that do not depend on
     /// the worker count, pass the same `microBatchesPerStep` whatever the number of workers.
+    /// `ranksPerNode` cuts nodes into smaller ones (`Communicator.splitByNode`).
     public init(algorithm: ExchangeAlgorithm, workers: Communicator, count: Int, bucketElements: Int,
-                microBatchesPerWorker: Int = 1, microBatchesPerStep: Int? = nil) throws(CommunicatorError) {
+                microBatchesPerWorker: Int = 1, microBatchesPerStep: Int? = nil, ranksPerNode: Int? = nil) throws(CommunicatorError) {
         let terms = microBatchesPerStep ?? microBatchesPerWorker * workers.size
         guard bucketElements > 0, microBatchesPerWorker > 0, terms > 0 else {
             throw .invalidArgument(
@@ -79,7 +80,7 @@ public final class GradientExchange {
         case .hierarchical, .reproducible:
             let node = try NodeGradients(
                 communicator: workers, count: count, buffers: algorithm == .reproducible ? microBatchesPerWorker : 1,
-                termBits: algorithm == .reproducible ? termBits : nil)
+                termBits: algorithm == .reproducible ? termBits : nil, ranksPerNode: ranksPerNode)
             shared = node
             gradients = node.gradients
             gradients.initialize(repeating: 0)
@@ -135,25 +136,9 @@ public final class GradientExchange {
         switch algorithm {
         case .mpi:
             requests.append(try workers.startAllreduce(UnsafeMutableBufferPointer(rebasing: gradients[bucket]), op: .sum))
-        case .hierarchical:
-            try shared!.reduce(bucket, exponent: nil)
-        case .reproducible:
-            try shared!.reduce(bucket, exponent: try exponentBound(bucket))
+        case .hierarchical, .reproducible:
+            try shared!.reduce(bucket)
         }
-    }
-
-    /// The binary exponent bounding every value in `bucket` of this worker's micro-batches
-    /// (`Int32.max` if one is not finite). Inside a node the largest is taken through the shared
-    /// window; only a job that spans nodes all-reduces it here.
-    private func exponentBound(_ bucket: Range<Int>) throws(CommunicatorError) -> Int32 {
-        let node = shared!
-        var bits: UInt32 = 0
-        for buffer in 0..<node.validBuffers {
-            bits = max(bits, largestMagnitudeBits(node.ownBuffer(buffer) + bucket.lowerBound, bucket.count))
-        }
-        let largest = Float(bitPattern: bits)
-        let exponent: Int32 = !largest.isFinite ? .max : largest == 0 ? Int32(Float.leastNormalMagnitude.exponent) : Int32(largest.exponent) + 1
-        return node.spansNodes ? try workers.allreduce(exponent, op: .max) : exponent
     }
 
     private func now() -> Double {

@@ -23,10 +23,15 @@ final class ExchangeRankTests: XCTestCase {
         }
     }
 
+    /// Node layouts to run each exchange under: the real one (one machine), every rank a node of
+    /// its own, and nodes of two ranks (with three ranks: one node of two and one of one).
+    private let layouts: [Int?] = [nil, 1, 2]
+
     /// Runs one step: `microBatches` per rank, the last one reported final in uneven ranges.
-    private func exchanged(_ algorithm: ExchangeAlgorithm, count: Int, microBatches: (Int) -> Int, maxPerRank: Int) throws -> [Float] {
+    private func exchanged(_ algorithm: ExchangeAlgorithm, count: Int, microBatches: (Int) -> Int, maxPerRank: Int,
+                           ranksPerNode: Int?) throws -> [Float] {
         let exchange = try GradientExchange(algorithm: algorithm, workers: world, count: count, bucketElements: 333,
-                                            microBatchesPerWorker: maxPerRank)
+                                            microBatchesPerWorker: maxPerRank, ranksPerNode: ranksPerNode)
         for round in 0..<2 {  // twice: the second step reuses every buffer
             exchange.beginStep()
             let mine = microBatches(world.rank)
@@ -54,32 +59,26 @@ final class ExchangeRankTests: XCTestCase {
             }
         }
         for algorithm in ExchangeAlgorithm.allCases {
-            let sums = try exchanged(algorithm, count: count, microBatches: perRank, maxPerRank: 2)
-            for i in 0..<count {
-                XCTAssertEqual(Double(sums[i]), reference[i], accuracy: 1e-5 * max(1, abs(reference[i])), "\(algorithm) element \(i)")
+            for ranksPerNode in layouts {
+                let sums = try exchanged(algorithm, count: count, microBatches: perRank, maxPerRank: 2, ranksPerNode: ranksPerNode)
+                let label = "\(algorithm), \(ranksPerNode.map { "nodes of \($0)" } ?? "one node")"
+                for i in 0..<count {
+                    XCTAssertEqual(Double(sums[i]), reference[i], accuracy: 1e-5 * max(1, abs(reference[i])), "\(label): element \(i)")
+                }
+                let agreed = try world.allgather(sums)
+                for rank in 0..<world.size { XCTAssertEqual(Array(agreed[(rank * count)..<((rank + 1) * count)]), sums, "\(label): every rank holds the same sums") }
             }
-            let agreed = try world.allgather(sums)
-            for rank in 0..<world.size { XCTAssertEqual(Array(agreed[(rank * count)..<((rank + 1) * count)]), sums, "\(algorithm): every rank holds the same sums") }
         }
     }
 
-    /// The same six micro-batches spread over 1, 2 or 3 ranks give bitwise the same sums.
+    /// The same six micro-batches spread over 1, 2 or 3 ranks, on one node or several, give
+    /// bitwise the same sums. Buckets span several chunks (each with its own fixed-point grid),
+    /// spread over the ranks of a node.
     func testReproducibleSumsDoNotDependOnHowMicroBatchesAreSpread() throws {
-        let count = 3000, total = 6
-        let spread = Communicator.partition(count: total, parts: world.size)
-        let mine = spread[world.rank]
-        let exchange = try GradientExchange(algorithm: .reproducible, workers: world, count: count, bucketElements: 512,
-                                            microBatchesPerWorker: spread.map(\.count).max()!)
-        exchange.beginStep()
-        for (k, m) in mine.enumerated() {
-            let values = gradient(rank: 0, microBatch: m, count: count)
-            for i in 0..<count { exchange.gradients[i] += values[i] }
-            if k < mine.count - 1 { exchange.setAsideMicroBatch() }
-        }
-        try exchange.finish()
+        let count = 9000, total = 6, bucket = 4500
         // The serial reference: all six micro-batches on one rank, summed in the other order.
         let serial = try Communicator.world().split(color: world.rank, key: 0)!
-        let alone = try GradientExchange(algorithm: .reproducible, workers: serial, count: count, bucketElements: 512, microBatchesPerWorker: total)
+        let alone = try GradientExchange(algorithm: .reproducible, workers: serial, count: count, bucketElements: bucket, microBatchesPerWorker: total)
         alone.beginStep()
         for (k, m) in (0..<total).reversed().enumerated() {
             let values = gradient(rank: 0, microBatch: m, count: count)
@@ -87,16 +86,34 @@ final class ExchangeRankTests: XCTestCase {
             if k < total - 1 { alone.setAsideMicroBatch() }
         }
         try alone.finish()
-        XCTAssertEqual(Array(exchange.gradients).map(\.bitPattern), Array(alone.gradients).map(\.bitPattern))
+        let spread = Communicator.partition(count: total, parts: world.size)
+        let mine = spread[world.rank]
+        for ranksPerNode in layouts {
+            let exchange = try GradientExchange(algorithm: .reproducible, workers: world, count: count, bucketElements: bucket,
+                                                microBatchesPerWorker: spread.map(\.count).max()!, ranksPerNode: ranksPerNode)
+            exchange.beginStep()
+            for (k, m) in mine.enumerated() {
+                let values = gradient(rank: 0, microBatch: m, count: count)
+                for i in 0..<count { exchange.gradients[i] += values[i] }
+                if k < mine.count - 1 { exchange.setAsideMicroBatch() }
+            }
+            try exchange.finish()
+            XCTAssertEqual(Array(exchange.gradients).map(\.bitPattern), Array(alone.gradients).map(\.bitPattern),
+                           ranksPerNode.map { "nodes of \($0)" } ?? "one node")
+        }
     }
 
+    /// A non-finite value turns its chunk (here its whole bucket) into NaN on every rank.
     func testNonFiniteGradientsBecomeNaNEverywhere() throws {
-        let exchange = try GradientExchange(algorithm: .reproducible, workers: world, count: 10, bucketElements: 4)
-        exchange.beginStep()
-        for i in 0..<10 { exchange.gradients[i] = 1 }
-        if world.rank == 0 { exchange.gradients[5] = .infinity }
-        try exchange.finish()
-        XCTAssertTrue(exchange.gradients[4].isNaN && exchange.gradients[5].isNaN, "the bucket holding the infinity")
-        XCTAssertEqual(exchange.gradients[0], Float(world.size), "other buckets are unaffected")
+        for ranksPerNode in layouts {
+            let exchange = try GradientExchange(algorithm: .reproducible, workers: world, count: 10, bucketElements: 4, ranksPerNode: ranksPerNode)
+            exchange.beginStep()
+            for i in 0..<10 { exchange.gradients[i] = 1 }
+            if world.rank == 0 { exchange.gradients[5] = .infinity }
+            try exchange.finish()
+            XCTAssertTrue((2..<6).allSatisfy { exchange.gradients[$0].isNaN }, "the bucket holding the infinity")
+            XCTAssertEqual(exchange.gradients[0], Float(world.size), "other buckets are unaffected")
+            XCTAssertEqual(exchange.gradients[9], Float(world.size), "other buckets are unaffected")
+        }
     }
 }

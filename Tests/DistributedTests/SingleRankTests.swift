@@ -104,4 +104,24 @@ final class SingleRankTests: XCTestCase {
         try exchange.finish()
         XCTAssertEqual(Array(exchange.gradients), [-8 * largest, 8 * largest, 0, 6 + 0x1p-17, 0])
     }
+
+    /// Each chunk of a bucket gets its own fixed-point grid: tiny gradients beside a chunk of
+    /// large ones keep their precision instead of rounding to zero on the large ones' grid.
+    func testReproducibleSumsRoundEachChunkOnItsOwnGrid() throws {
+        let world = try Communicator.world()
+        try XCTSkipIf(world.size != 1, "runs as a singleton only")
+        let count = 3 * 2048
+        let exchange = try GradientExchange(algorithm: .reproducible, workers: world, count: count, bucketElements: count,
+                                            microBatchesPerWorker: 2)
+        let values = (0..<count).map { i -> Float in
+            let tiny = Float(i + 1) * 0x1p-90, large = Float(i) + 0.5
+            return (2048..<4096).contains(i) ? large : tiny
+        }
+        exchange.beginStep()
+        for i in 0..<count { exchange.gradients[i] = values[i] }
+        exchange.setAsideMicroBatch()
+        for i in 0..<count { exchange.gradients[i] = values[i] }
+        try exchange.finish()
+        XCTAssertEqual(Array(exchange.gradients), values.map { 2 * $0 }, "every sum is exact: two equal terms")
+    }
 }
