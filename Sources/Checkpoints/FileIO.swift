@@ -11,20 +11,26 @@ public enum FileIO {
         .io(path: path, operation: operation, reason: String(cString: strerror(errno)))
     }
 
-    /// An open file written front to back through a staging buffer of 8 MiB.
+    /// An open file written front to back through two staging buffers of 8 MiB: while one is
+    /// being written to the file on a thread of its own, the caller fills the other, so the
+    /// device is kept busy while the next bytes are copied.
     ///
     /// With `direct`, writes go around the page cache (O_DIRECT) where the file system allows it
     /// (ext4, XFS, Lustre, GPFS; not tmpfs): the device reads them straight from the aligned
     /// staging buffer, so the kernel neither copies nor caches them. A save then costs the CPU
     /// little beyond compression, and does not evict the training data from the page cache.
     /// Otherwise each full buffer's write-back starts at once, so the final fsync has little left.
+    /// A failed write (a full disk) is thrown by the next `write` or by `finish`.
     public final class Output {
         let path: String
         private var descriptor: Int32
         private(set) var written = 0
-        private let staging: UnsafeMutableRawBufferPointer
-        private var staged = 0, flushed = 0
-        private var direct: Bool
+        private let buffers: [UnsafeMutableRawBufferPointer]
+        private var current = 0, staged = 0
+        /// Touched by the flusher while a buffer is in flight; by the caller only after `waitForFlusher`.
+        private var direct: Bool, flushed = 0, flushError: Error?
+        private let flusher = DispatchQueue(label: "transcriptile.file-flusher")
+        private let inFlight = DispatchGroup()
         /// O_DIRECT needs buffer, size and offset aligned to the device's block: 4 KiB covers all.
         private static let alignment = 4096, stagingBytes = 8 << 20
 
@@ -35,17 +41,17 @@ public enum FileIO {
             self.direct = descriptor >= 0
             if descriptor < 0 { descriptor = open(path, flags, 0o644) }
             guard descriptor >= 0 else { throw failure(path, "create") }
-            staging = .allocate(byteCount: Self.stagingBytes, alignment: Self.alignment)
+            buffers = (0..<2).map { _ in .allocate(byteCount: Self.stagingBytes, alignment: Self.alignment) }
         }
 
         public func write(_ bytes: UnsafeRawBufferPointer) throws {
             var rest = bytes
             while !rest.isEmpty {
-                let count = min(rest.count, staging.count - staged)
-                (staging.baseAddress! + staged).copyMemory(from: rest.baseAddress!, byteCount: count)
+                let count = min(rest.count, Self.stagingBytes - staged)
+                (buffers[current].baseAddress! + staged).copyMemory(from: rest.baseAddress!, byteCount: count)
                 staged += count
                 rest = UnsafeRawBufferPointer(rebasing: rest[count...])
-                if staged == staging.count { try flush(staged) }
+                if staged == Self.stagingBytes { try handOff() }
             }
             written += bytes.count
         }
@@ -54,10 +60,12 @@ public enum FileIO {
         public func finish() throws {
             defer { descriptor = -1 }
             do {
+                try waitForFlusher()
                 // The whole blocks directly, the last partial block through the page cache.
-                try flush(staged / Self.alignment * Self.alignment)
+                let last = UnsafeRawBufferPointer(buffers[current]), aligned = staged / Self.alignment * Self.alignment
+                try flush(UnsafeRawBufferPointer(rebasing: last[0..<aligned]))
                 stopWritingDirectly()
-                try flush(staged)
+                try flush(UnsafeRawBufferPointer(rebasing: last[aligned..<staged]))
                 guard fsync(descriptor) == 0 else { throw failure(path, "flush (fsync)") }
             } catch {
                 close(descriptor)
@@ -66,11 +74,27 @@ public enum FileIO {
             guard close(descriptor) == 0 else { throw failure(path, "close") }
         }
 
-        /// Writes the first `count` staged bytes and keeps the rest at the buffer's start.
-        private func flush(_ count: Int) throws {
+        /// Gives the full buffer to the flusher and goes on in the other, once that one is written.
+        private func handOff() throws {
+            try waitForFlusher()
+            nonisolated(unsafe) let full = UnsafeRawBufferPointer(buffers[current]), output = self
+            flusher.async(group: inFlight) {
+                do { try output.flush(full) } catch { output.flushError = error }
+            }
+            current = 1 - current
+            staged = 0
+        }
+
+        private func waitForFlusher() throws {
+            inFlight.wait()
+            if let flushError { throw flushError }
+        }
+
+        /// Writes `bytes` at the end of the file.
+        private func flush(_ bytes: UnsafeRawBufferPointer) throws {
             var done = 0
-            while done < count {
-                let n = Glibc.write(descriptor, staging.baseAddress! + done, count - done)
+            while done < bytes.count {
+                let n = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
                 if n < 0 && errno == EINTR { continue }
                 if n < 0 && errno == EINVAL && direct {
                     // The file system opened the file for direct I/O but refuses it (or a short
@@ -81,10 +105,8 @@ public enum FileIO {
                 guard n > 0 else { throw failure(path, "write") }
                 done += n
             }
-            if !direct { _ = posix_fadvise(descriptor, off_t(flushed), off_t(count), POSIX_FADV_DONTNEED) }
-            flushed += count
-            staged -= count
-            if staged > 0 { staging.baseAddress!.copyMemory(from: staging.baseAddress! + count, byteCount: staged) }
+            if !direct { _ = posix_fadvise(descriptor, off_t(flushed), off_t(bytes.count), POSIX_FADV_DONTNEED) }
+            flushed += bytes.count
         }
 
         private func stopWritingDirectly() {
@@ -94,8 +116,9 @@ public enum FileIO {
         }
 
         deinit {
+            inFlight.wait()
             if descriptor >= 0 { close(descriptor) }
-            staging.deallocate()
+            for buffer in buffers { buffer.deallocate() }
         }
     }
 
