@@ -31,7 +31,7 @@ final class NodeGradients {
     private var inFlight: [(range: Range<Int>, exponents: [Int32]?, request: CollectiveRequest?)] = []
     private static let header = 64
     /// Elements per chunk: the unit of a rank's partition and, for exact sums, of one grid.
-    static let chunk = 2048
+    private static let chunk = 2048
 
     /// Collective over `communicator` (the workers).
     /// `termBits` (exact sums only): how many bits of fixed point each term may fill.
