@@ -33,9 +33,11 @@ final class BenchTable {
     func row(case name: String, values: [Any], value: Double, unit: String) {
         guard isPrinter else { return }
         if json {
-            var object: [String: Any] = ["bench": bench, "case": name, "value": value, "unit": unit]
-            for (column, v) in zip(columns, values) { object[column.key] = v }
-            let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            // JSON has no NaN or infinity: a figure that is not a number is written as null.
+            func jsonValue(_ v: Any) -> Any { (v as? Double).map { $0.isFinite ? $0 as Any : NSNull() } ?? v }
+            var object: [String: Any] = ["bench": bench, "case": name, "value": jsonValue(value), "unit": unit]
+            for (column, v) in zip(columns, values) { object[column.key] = jsonValue(v) }
+            guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
             print(String(decoding: data, as: UTF8.self))
         } else {
             print(((labelled ? [Self.label(name)] : []) + values.map { Self.pad(Self.format($0)) }).joined(separator: " "))
@@ -57,12 +59,13 @@ final class BenchTable {
     }
 }
 
-/// The median wall time in seconds of `repeats` runs of `body`, after one warm-up run when `warmUp`.
+/// The median wall time in seconds of `repeats` runs (at least one) of `body`, after one warm-up
+/// run when `warmUp`.
 func medianSeconds(repeats: Int, warmUp: Bool = false, _ body: () throws -> Void) rethrows -> Double {
     let clock = ContinuousClock()
     if warmUp { try body() }
     var times = [Double]()
-    for _ in 0..<repeats {
+    for _ in 0..<max(1, repeats) {
         let start = clock.now
         try body()
         times.append((clock.now - start).seconds)

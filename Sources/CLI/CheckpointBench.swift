@@ -21,13 +21,24 @@ struct CheckpointBench: ParsableCommand {
             compresses on the threads per rank (OPENBLAS_NUM_THREADS); load and verify use one.
             """)
 
-    @Option(help: "Directory for the shards (default: a temporary one, removed afterwards).")
+    @Option(help: "File system to measure: a fresh folder is made inside this directory and removed afterwards (default: the temporary directory).")
     var dir: String?
     @Option(help: "AdamW steps before saving (moments of a trained model compress differently from zeros).")
     var steps = 20
     @Option(help: "Repeats (the median is reported).")
     var repeats = 5
     @OptionGroup var output: BenchOutputOptions
+
+    func validate() throws {
+        guard repeats > 0 else { throw ValidationError("--repeats must be ≥ 1, got \(repeats)") }
+        guard steps >= 0 else { throw ValidationError("--steps must be ≥ 0, got \(steps)") }
+        if let dir {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--dir \(dir) is not an existing directory")
+            }
+        }
+    }
 
     func run() throws {
         let model = ReferenceVAE()
@@ -40,9 +51,9 @@ struct CheckpointBench: ParsableCommand {
         let arenas = [("parameters", model.arena.values)] + optimizer.state(like: model.arena.values)
         let slices = arenas.map { ShardSlice(arena: $0.0, start: 0, values: UnsafeBufferPointer($0.1.buffer(Float.self))) }
         let raw = Double(arenas.map { $0.1.count }.reduce(0, +) * 4)
-        let directory = URL(fileURLWithPath: dir ?? NSTemporaryDirectory() + "transcriptile-checkpoint-bench-\(getpid())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { if dir == nil { try? FileManager.default.removeItem(at: directory) } }
+        let directory = URL(fileURLWithPath: dir ?? NSTemporaryDirectory()).appendingPathComponent("transcriptile-checkpoint-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(at: directory) }
 
         let table = BenchTable(bench: "checkpoint", json: output.json, isPrinter: true, labelled: true,
                                title: "\(Int(raw / 1e6)) MB of float32 state (parameters + AdamW moments), one worker, medians of \(repeats)",

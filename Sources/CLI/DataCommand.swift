@@ -23,7 +23,7 @@ extension DataCommand {
                   transcriptile data simulate --out demo-cohort --patients 200 --seed 1
                 """)
 
-        @Option(help: "Cohort directory to create (must not already hold a cohort).")
+        @Option(help: "Cohort directory to create: new or empty (or a cohort, with --overwrite).")
         var out: String
         @Option(help: "Number of patients.")
         var patients: Int
@@ -54,6 +54,7 @@ extension DataCommand {
 
         func run() throws {
             let directory = URL(fileURLWithPath: out)
+            try CohortWriter.checkTarget(directory, overwrite: overwrite)
             let simulator = TissueSimulator(patients: patients, cancerTypes: cancerTypes, genes: genes, tilesPerPatient: tilesPerPatient,
                                             tileSize: tileSize, spots: spots, seed: seed)
             let clock = ContinuousClock(), start = clock.now
@@ -96,8 +97,12 @@ extension DataCommand {
         var directory: String
         @Option(help: "PNG contact sheet to write (default: DIR/contact-sheet.png; \"none\" to skip).")
         var sheet: String?
-        @Option(help: "Tiles on the contact sheet.")
+        @Option(help: "Tiles on the contact sheet (1…1024).")
         var tiles = 64
+
+        func validate() throws {
+            guard (1...1024).contains(tiles) else { throw ValidationError("--tiles must be in 1…1024, got \(tiles); use --sheet none for no contact sheet") }
+        }
 
         func run() throws {
             let reader = try CohortReader(directory: URL(fileURLWithPath: directory))

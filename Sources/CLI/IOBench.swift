@@ -22,6 +22,11 @@ struct IOBench: ParsableCommand {
     var repeats = 3
     @OptionGroup var output: BenchOutputOptions
 
+    func validate() throws {
+        guard reads > 0 else { throw ValidationError("--reads must be ≥ 1, got \(reads)") }
+        guard repeats > 0 else { throw ValidationError("--repeats must be ≥ 1, got \(repeats)") }
+    }
+
     func run() throws {
         var temporary: URL?
         defer { if let temporary { try? FileManager.default.removeItem(at: temporary) } }

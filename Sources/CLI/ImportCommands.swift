@@ -4,7 +4,7 @@ import Foundation
 
 /// Options every importer shares: where the cohort goes and how it is cut into shards.
 struct CohortOutputOptions: ParsableArguments {
-    @Option(help: "Cohort directory to create (must not already hold a cohort unless --overwrite).")
+    @Option(help: "Cohort directory to create: new or empty (or a cohort, with --overwrite).")
     var out: String
     @Option(help: "Patients per HDF5 shard.")
     var patientsPerShard = 256
@@ -13,6 +13,12 @@ struct CohortOutputOptions: ParsableArguments {
 
     func validate() throws {
         guard patientsPerShard >= 1 else { throw ValidationError("--patients-per-shard must be ≥ 1, got \(patientsPerShard)") }
+    }
+
+    /// Every importer calls this first, before reading anything: a writer never replaces what
+    /// is not a cohort (`CohortWriter.checkTarget`).
+    func checkTarget() throws {
+        try CohortWriter.checkTarget(URL(fileURLWithPath: out), overwrite: overwrite)
     }
 
     /// Writes the cohort, prints the importer's notes and a one-line summary.
@@ -86,6 +92,7 @@ extension DataCommand {
         }
 
         func run() throws {
+            try output.checkTarget()
             let cohort: ImportedCohort
             if !star.isEmpty {
                 cohort = try GDCStarImport.read(files: try starFiles(), sampleSheet: sampleSheet!, clinical: clinical, kind: kind, typeColumn: typeColumn)
@@ -139,6 +146,7 @@ extension DataCommand {
         var cancerType = "unknown"
 
         func run() throws {
+            try output.checkTarget()
             let cohort = try AnnDataImport.read(path: file, matrix: matrix, typeColumn: typeColumn, kind: kind, cancerType: cancerType)
             try output.write(cohort, source: invocation)
         }
@@ -223,6 +231,7 @@ extension DataCommand {
         }
 
         func run() throws {
+            try output.checkTarget()
             let list = try slideList()
             let tiler = SlideTiler(tileSize: tileSize, magnification: magnification, minTissue: minTissue, maxTiles: maxTiles, seed: seed)
             var tilesOf = [String: [TileRecord]]()
@@ -307,6 +316,7 @@ extension DataCommand {
         }
 
         func run() throws {
+            try output.checkTarget()
             let sections = patient.indices.map {
                 SpatialImport.Section(patient: patient[$0], cancerType: cancerType.isEmpty ? "unknown" : cancerType[$0],
                                       counts: counts[$0], spots: spots[$0], image: image[$0])

@@ -26,6 +26,12 @@ struct VAEBench: ParsableCommand {
     var repeats = 3
     @OptionGroup var output: BenchOutputOptions
 
+    func validate() throws {
+        guard genes > 0 else { throw ValidationError("--genes must be ≥ 1, got \(genes)") }
+        guard batch >= 2 else { throw ValidationError("--batch must be ≥ 2 (BatchNorm trains on a batch's statistics), got \(batch)") }
+        guard repeats > 0 else { throw ValidationError("--repeats must be ≥ 1, got \(repeats)") }
+    }
+
     func run() throws {
         let arena = ParameterArena(seed: 1)
         let vae = ExpressionVAE(arena, config: ExpressionVAE.Config(), genes: genes)

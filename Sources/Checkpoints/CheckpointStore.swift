@@ -31,6 +31,11 @@ public struct CheckpointStore {
         }.sorted(by: >)
     }
 
+    /// Whether any step directory holds a manifest (a committed checkpoint, valid or not).
+    public var hasCommitted: Bool {
+        steps().contains { FileManager.default.fileExists(atPath: directory(step: $0).appendingPathComponent("manifest.json").path) }
+    }
+
     /// Makes `manifest` the checkpoint of its step: written atomically into its directory
     /// (whose shards must all be in place), then `LATEST` updated the same way.
     public func commit(_ manifest: Manifest) throws {

@@ -75,6 +75,10 @@ public enum AnnDataImport {
         guard pointers.count == major + 1, pointers.last.map(Int.init) == data.count, indices.count == data.count else {
             throw CohortError(file: file.path, dataset: "\(name)/indptr", "\(pointers.count) pointers ending at \(pointers.last ?? -1) for \(major) rows and \(data.count) values: the sparse matrix is inconsistent")
         }
+        if let outer = (0..<major).first(where: { pointers[$0] > pointers[$0 + 1] }) ?? (pointers.first == 0 ? nil : -1) {
+            let detail = outer < 0 ? "the first pointer is \(pointers[0]), not 0" : "pointer \(outer + 1) (\(pointers[outer + 1])) is below pointer \(outer) (\(pointers[outer]))"
+            throw CohortError(file: file.path, dataset: "\(name)/indptr", row: max(outer, 0), "\(detail): pointers must rise from 0 to the number of values; the sparse matrix is corrupt")
+        }
         var dense = [Float](repeating: 0, count: rows * columns)
         for outer in 0..<major {
             for k in Int(pointers[outer])..<Int(pointers[outer + 1]) {

@@ -19,6 +19,7 @@ public struct CohortValidator {
         if manifest.shards.isEmpty { problems.append(CohortError(file: manifestPath, "lists no shards")) }
         var referenceGenes: (file: String, genes: [String])?
         var events = 0, patients = 0
+        var firstSeen = [String: (file: String, row: Int)]()
         for shard in manifest.shards {
             let path = directory.appendingPathComponent(shard.file).path
             guard !shard.file.contains("/"), !shard.file.hasPrefix(".") else {
@@ -34,6 +35,14 @@ public struct CohortValidator {
                 problems += result.problems
                 events += result.events
                 patients += result.patients
+                for (row, id) in result.ids.enumerated() {
+                    if let first = firstSeen[id] {
+                        problems.append(CohortError(file: path, dataset: CohortFormat.patientID, row: row,
+                                                    "patient ID \"\(id)\" already used by \(first.file) row \(first.row): IDs must be unique (re-import with distinct IDs)"))
+                    } else {
+                        firstSeen[id] = (shard.file, row)
+                    }
+                }
                 if let genes = result.genes {
                     if let reference = referenceGenes, reference.genes != genes {
                         let row = zip(reference.genes, genes).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(reference.genes.count, genes.count)
@@ -41,6 +50,9 @@ public struct CohortValidator {
                             "gene list differs from \(reference.file) (\(genes.count) vs \(reference.genes.count) genes) — every shard must list the same genes in the same order"))
                     } else if referenceGenes == nil {
                         referenceGenes = (shard.file, genes)
+                        if let (row, gene) = firstDuplicate(genes) {
+                            problems.append(CohortError(file: path, dataset: CohortFormat.genes, row: row, "gene \"\(gene)\" is listed twice: gene names must be unique (re-import, merging or renaming duplicates)"))
+                        }
                     }
                 }
             } catch let error as CohortError {
@@ -53,7 +65,7 @@ public struct CohortValidator {
         return problems
     }
 
-    private struct ShardResult { var problems: [CohortError] = []; var genes: [String]?; var events = 0; var patients = 0 }
+    private struct ShardResult { var problems: [CohortError] = []; var genes: [String]?; var ids: [String] = []; var events = 0; var patients = 0 }
 
     private func validateShard(_ path: String, _ shard: CohortManifest.Shard, _ manifest: CohortManifest) throws -> ShardResult {
         let file = try HDF5File.open(path)
@@ -79,6 +91,7 @@ public struct CohortValidator {
         result.patients = p
         if p == 0 { problem(CohortFormat.patientID, "empty shard: no patients") }
         if p != shard.patients { problem(CohortFormat.patientID, "\(p) patients, cohort.json says \(shard.patients)") }
+        result.ids = try file.readStrings(CohortFormat.patientID)
         if expect(CohortFormat.cancerType, "int32", [p]) != nil {
             let types = try file.read(CohortFormat.cancerType, as: Int32.self)
             if let row = types.firstIndex(where: { $0 < 0 || Int($0) >= manifest.cancerTypes.count }) {

@@ -40,25 +40,66 @@ public final class CohortWriter {
     public let patientsPerShard: Int
     private let name: String, source: String
     private let staging: URL
+    private let overwrite: Bool
     private var pending = CohortShard()
     private var shards: [CohortManifest.Shard] = []
     private var finished = false
+    private var patientIDs = Set<String>()
 
-    /// Fails if `directory` already holds a cohort and `overwrite` is false.
+    /// Fails (before any work) unless `directory` is new, an empty directory, or — with
+    /// `overwrite` — a cohort holding nothing but the cohort's own files (see `checkTarget`).
     public init(directory: URL, source: String, layout: CohortLayout, patientsPerShard: Int = 256, overwrite: Bool = false) throws {
-        let manager = FileManager.default
-        if manager.fileExists(atPath: directory.appendingPathComponent(CohortFormat.manifestName).path) && !overwrite {
-            throw CohortError(file: directory.path, "already holds a cohort; pass --overwrite to replace it")
-        }
+        try Self.checkTarget(directory, overwrite: overwrite)
         guard patientsPerShard > 0 else { throw CohortError(file: directory.path, "patients per shard must be ≥ 1") }
         guard CohortLayout.expressionKinds.contains(layout.expressionKind) else {
             throw CohortError(file: directory.path, "expression kind \"\(layout.expressionKind)\" is not one of \(CohortLayout.expressionKinds)")
         }
-        (self.directory, self.layout, self.patientsPerShard, self.source) = (directory, layout, patientsPerShard, source)
-        name = directory.standardizedFileURL.lastPathComponent
-        staging = directory.deletingLastPathComponent().appendingPathComponent(".\(name).partial-\(getpid())")
+        if let (index, gene) = firstDuplicate(layout.genes) {
+            throw CohortError(file: directory.path, row: index, "gene \"\(gene)\" appears twice in the source: gene names must be unique; merge or rename the duplicates first")
+        }
+        let target = directory.standardizedFileURL
+        (self.directory, self.layout, self.patientsPerShard, self.source, self.overwrite) = (target, layout, patientsPerShard, source, overwrite)
+        name = target.lastPathComponent
+        staging = target.deletingLastPathComponent().appendingPathComponent(".\(name).partial-\(getpid())")
+        let manager = FileManager.default
         try? manager.removeItem(at: staging)
-        try manager.createDirectory(at: staging, withIntermediateDirectories: true)
+        do { try manager.createDirectory(at: staging, withIntermediateDirectories: true) } catch {
+            throw CohortError(file: staging.path, "cannot create the staging directory beside the cohort: \(error.localizedDescription)")
+        }
+    }
+
+    /// The files a cohort directory may hold: its manifest, its shards, and `data inspect`'s sheet.
+    static func isCohortFile(_ name: String) -> Bool {
+        name == CohortFormat.manifestName || name == "contact-sheet.png" || (name.hasPrefix("shard-") && name.hasSuffix(".h5"))
+    }
+
+    /// Where a cohort may be written: a path that does not exist yet, an empty directory, or
+    /// (with `overwrite`) a directory holding a cohort and nothing else. Anything else — a file,
+    /// a directory of the user's own files, a cohort beside other files — is refused, so a
+    /// writer never deletes what it did not make. Commands call this before any work.
+    public static func checkTarget(_ directory: URL, overwrite: Bool) throws {
+        let manager = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard manager.fileExists(atPath: directory.path, isDirectory: &isDirectory) else { return }
+        guard isDirectory.boolValue else {
+            throw CohortError(file: directory.path, "is a file, not a directory; choose a new directory for the cohort (nothing was written)")
+        }
+        let entries: [String]
+        do { entries = try manager.contentsOfDirectory(atPath: directory.path).sorted() } catch {
+            throw CohortError(file: directory.path, "cannot be listed: \(error.localizedDescription)")
+        }
+        if entries.isEmpty { return }
+        let isCohort = entries.contains(CohortFormat.manifestName)
+        let foreign = entries.filter { !isCohortFile($0) }
+        guard isCohort else {
+            let shown = foreign.prefix(5).joined(separator: ", ") + (foreign.count > 5 ? ", …" : "")
+            throw CohortError(file: directory.path, "is not empty and holds no cohort (\(shown)); a cohort is written only into a new or empty directory — choose another --out (nothing was written or removed)")
+        }
+        guard overwrite else { throw CohortError(file: directory.path, "already holds a cohort; pass --overwrite to replace it") }
+        guard foreign.isEmpty else {
+            let shown = foreign.prefix(5).joined(separator: ", ") + (foreign.count > 5 ? ", …" : "")
+            throw CohortError(file: directory.path, "holds a cohort and other files (\(shown)); --overwrite replaces only a directory holding nothing but a cohort — move those files first (nothing was written or removed)")
+        }
     }
 
     deinit {
@@ -75,6 +116,10 @@ public final class CohortWriter {
         }
         guard layout.cancerTypes.indices.contains(patient.cancerType) else {
             throw CohortError(file: directory.path, "patient \(patient.id): cancer type \(patient.cancerType) is not one of \(layout.cancerTypes.count)")
+        }
+        guard patientIDs.insert(patient.id).inserted else {
+            throw CohortError(file: directory.path, row: patientsWritten + pending.patientIDs.count,
+                              "patient ID \"\(patient.id)\" appears twice in the source: IDs must be unique (tiles and spots are attached by ID); drop or rename the duplicate")
         }
         let local = Int32(pending.patientIDs.count)
         pending.patientIDs.append(patient.id)
@@ -132,13 +177,27 @@ public final class CohortWriter {
             cancerTypes: layout.cancerTypes, tileSize: layout.tileSize, survival: layout.survival, truth: layout.truthNames, shards: shards)
         try manifest.save(to: staging)
         let manager = FileManager.default
-        if manager.fileExists(atPath: directory.path) {
-            let old = directory.deletingLastPathComponent().appendingPathComponent(".\(name).old-\(getpid())")
-            try manager.moveItem(at: directory, to: old)
-            try manager.moveItem(at: staging, to: directory)
-            try manager.removeItem(at: old)
-        } else {
-            try manager.moveItem(at: staging, to: directory)
+        try Self.checkTarget(directory, overwrite: overwrite)  // nothing foreign appeared while importing
+        let existing = try? manager.contentsOfDirectory(atPath: directory.path)
+        do {
+            switch existing {
+            case nil:
+                try manager.moveItem(at: staging, to: directory)
+            case let entries? where entries.isEmpty:
+                // An empty directory (perhaps the working directory) stays where it is: the
+                // shards move in first, the manifest last.
+                for file in shards.map(\.file) + [CohortFormat.manifestName] {
+                    try manager.moveItem(at: staging.appendingPathComponent(file), to: directory.appendingPathComponent(file))
+                }
+                try manager.removeItem(at: staging)
+            case _?:
+                let old = directory.deletingLastPathComponent().appendingPathComponent(".\(name).old-\(getpid())")
+                try manager.moveItem(at: directory, to: old)
+                try manager.moveItem(at: staging, to: directory)
+                try manager.removeItem(at: old)
+            }
+        } catch {
+            throw CohortError(file: directory.path, "cannot move the finished cohort into place: \(error.localizedDescription)")
         }
         finished = true
         return manifest
@@ -159,4 +218,11 @@ public final class CohortWriter {
     static func sha256(_ text: String) -> String {
         SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
     }
+}
+
+/// The first name that repeats an earlier one: its position and the name.
+func firstDuplicate(_ names: [String]) -> (Int, String)? {
+    var seen = Set<String>()
+    for (index, name) in names.enumerated() where !seen.insert(name).inserted { return (index, name) }
+    return nil
 }

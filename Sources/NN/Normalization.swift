@@ -41,7 +41,9 @@ public final class GroupNorm {
 }
 
 /// BatchNorm over [B, F]: in training, statistics of the batch (and running averages updated with
-/// `momentum`, the variance unbiased, as PyTorch); in evaluation, the running averages.
+/// `momentum`, the variance unbiased, as PyTorch); in evaluation, the running averages. A
+/// one-row batch has no statistics of its own (PyTorch raises): in training it is normalised with
+/// the running averages, as in evaluation, and leaves them unchanged.
 public final class BatchNorm1d {
     public let weight: Parameter, bias: Parameter
     public let runningMean: Buffer, runningVariance: Buffer
@@ -60,8 +62,7 @@ public final class BatchNorm1d {
     public func callAsFunction(_ x: Variable) -> Variable {
         let batch = x.shape[0]
         let normalized: Variable
-        if isTraining {
-            precondition(batch > 1, "BatchNorm1d in training needs more than one sample per batch")
+        if isTraining && batch > 1 {
             let (columns, mean, variance) = x.permuted([1, 0]).standardizedRows(batch, epsilon: epsilon)
             normalized = columns.permuted([1, 0])
             let unbiased = variance.map(.affine(scale: Double(batch) / Double(batch - 1), shift: 0))

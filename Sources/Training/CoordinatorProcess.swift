@@ -64,13 +64,15 @@ public enum CoordinatorProcess {
         let reader = try CohortReader(directory: cohort)
         let split = DataSplit(cancerTypes: try reader.cancerTypes(),
                               fractions: (config.train.split.train, config.train.split.validation), seed: UInt64(config.train.seed))
-        guard split.train.count >= config.train.globalBatch || !config.train.dropLast else {
-            throw TrainingError.plan("train.global_batch (\(config.train.globalBatch)) exceeds the training split (\(split.train.count) patients); lower it or set train.drop_last: false")
-        }
         let microBatch = config.train.microBatch > 0 ? config.train.microBatch : (config.train.globalBatch + workers - 1) / workers
+        try checkGeometry(config, split: split, workers: workers, microBatch: microBatch)
         let sampler = EpochSampler(samples: split.train.count, globalBatch: config.train.globalBatch, microBatch: microBatch,
                                    seed: UInt64(config.train.seed), dropLast: config.train.dropLast)
-        let task = TaskRegistry.task(named: config.task)!
+        // ConfigLoader has checked that the task exists.
+        guard let task = TaskRegistry.task(named: config.task) else { throw TrainingError.plan("task: unknown task '\(config.task)'") }
+        if microBatch < task.minimumMicroBatch {
+            throw TrainingError.plan("train.micro_batch: \(config.task) needs at least \(task.minimumMicroBatch) samples per micro-batch (BatchNorm), got \(microBatch); raise train.micro_batch or train.global_batch")
+        }
         let prepared = try prepare(task, reader: reader, split: split, model: effective.model)
         let directory = URL(fileURLWithPath: runDirectory ?? (config.runDir.isEmpty ? "runs/" + file.deletingPathExtension().lastPathComponent : config.runDir))
         var plan = RunPlan(
@@ -78,12 +80,41 @@ public enum CoordinatorProcess {
             split: split, workers: workers, microBatch: microBatch,
             steps: config.train.steps > 0 ? config.train.steps : config.train.epochs * sampler.batchesPerEpoch,
             stepsPerEpoch: sampler.batchesPerEpoch, prepared: prepared)
+        guard config.schedule.warmupSteps < plan.steps else {
+            throw TrainingError.plan("schedule.warmup_steps (\(config.schedule.warmupSteps)) must be shorter than the run (\(plan.steps) steps); lower schedule.warmup_steps or raise train.steps")
+        }
         plan.resume = try resumePoint(resume, runDirectory: directory, plan: plan)
         let terms = GradientExchange.maxReproducibleTerms
         if config.exchange.algorithm == .reproducible && plan.microBatchesPerStep > terms {
             throw TrainingError.plan("exchange.algorithm reproducible sums at most \(terms) micro-batches per step; raise train.micro_batch")
         }
         return (plan, effective)
+    }
+
+    /// The split and the batch geometry can feed every worker: a non-empty training split, a
+    /// global batch the split can fill, a micro-batch for every worker, and patients to
+    /// validate on when early stopping needs them.
+    private static func checkGeometry(_ config: RunConfig, split: DataSplit, workers: Int, microBatch: Int) throws {
+        let train = config.train
+        guard !split.train.isEmpty else {
+            throw TrainingError.plan("the training split is empty (train.split.train \(train.split.train) of the cohort's patients); raise train.split.train or use a larger cohort")
+        }
+        guard split.train.count >= train.globalBatch || !train.dropLast else {
+            throw TrainingError.plan("train.global_batch (\(train.globalBatch)) exceeds the training split (\(split.train.count) patients); lower it or set train.drop_last: false")
+        }
+        guard train.globalBatch >= workers else {
+            throw TrainingError.plan("train.global_batch (\(train.globalBatch)) is smaller than the number of workers (\(workers)): a worker would have no sample to train on; raise train.global_batch to at least \(workers) or use fewer workers")
+        }
+        let microBatches = (train.globalBatch + microBatch - 1) / microBatch
+        guard microBatches >= workers else {
+            throw TrainingError.plan("""
+                \(workers) workers but only \(microBatches) micro-batches of \(microBatch) per step (train.global_batch \(train.globalBatch)): \
+                \(workers - microBatches) worker(s) would idle; set train.micro_batch to \(train.globalBatch / workers) or less, or use \(microBatches) workers
+                """)
+        }
+        if config.evaluation.patience > 0 && split.validation.isEmpty {
+            throw TrainingError.plan("evaluation.patience: early stopping needs validation patients, but the validation split is empty (train.split.validation \(train.split.validation)); raise it or set evaluation.patience: 0")
+        }
     }
 
     /// The verified checkpoint a run continues from, or nil for a new run (whose directory must
@@ -94,10 +125,10 @@ public enum CoordinatorProcess {
         let reader: CheckpointReader
         switch resume {
         case "none":
-            try RunRecords.checkUnused(runDirectory)
+            try startNew(in: runDirectory)
             return nil
         case "auto":
-            guard !store.steps().isEmpty else { try RunRecords.checkUnused(runDirectory); return nil }
+            guard store.hasCommitted else { try startNew(in: runDirectory); return nil }
             let (newest, rejected) = store.newestValid()
             for (step, reason) in rejected {
                 Console.error("transcriptile-coordinator: passing over \(CheckpointStore.name(step: step)): \(reason)\n")
@@ -135,6 +166,13 @@ public enum CoordinatorProcess {
             }
         }
         return ResumePoint(checkpoint: reader.directory.standardizedFileURL.path, step: saved.step)
+    }
+
+    /// A new run's directory: refused if taken; an earlier start's records are moved aside.
+    private static func startNew(in directory: URL) throws {
+        if let aside = try RunRecords.checkUnused(directory) {
+            Console.error("transcriptile-coordinator: \(directory.path) held the records of an earlier start that left no checkpoint; moved them to \(aside.path)\n")
+        }
     }
 
     private static func prepare<T: Trainable>(_: T.Type, reader: CohortReader, split: DataSplit, model: Node) throws -> Data {

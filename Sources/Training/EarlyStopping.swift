@@ -46,13 +46,18 @@ final class EarlyStopping {
         [("early_stopping.parameters", bestParameters)] + (bestBuffers.count > 0 ? [("early_stopping.buffers", bestBuffers)] : [])
     }
 
+    /// The best loss is left out until there is one: before the first validation it is +∞,
+    /// which JSON (the manifest) cannot hold; `restore` reads its absence as +∞.
     var scalars: [String: Double] {
-        ["early_stopping.best_loss": bestLoss, "early_stopping.best_step": Double(bestStep), "early_stopping.stale": Double(stale)]
+        var scalars = ["early_stopping.best_step": Double(bestStep), "early_stopping.stale": Double(stale)]
+        if bestLoss.isFinite { scalars["early_stopping.best_loss"] = bestLoss }
+        return scalars
     }
 
+    /// Restores the counters from a checkpoint's scalars (values out of range read as absent).
     func restore(_ scalars: [String: Double]) {
-        bestLoss = scalars["early_stopping.best_loss"] ?? .infinity
-        bestStep = Int(scalars["early_stopping.best_step"] ?? 0)
-        stale = Int(scalars["early_stopping.stale"] ?? 0)
+        bestLoss = scalars["early_stopping.best_loss"].flatMap { $0.isFinite ? $0 : nil } ?? .infinity
+        bestStep = scalars["early_stopping.best_step"].flatMap { Int(exactly: $0) } ?? 0
+        stale = scalars["early_stopping.stale"].flatMap { Int(exactly: $0) } ?? 0
     }
 }

@@ -138,10 +138,15 @@ public struct RunConfig: Codable, Sendable, Equatable {
         var problems = [String]()
         func require(_ ok: Bool, _ message: @autoclosure () -> String) { if !ok { problems.append(message()) } }
         require(!cohort.isEmpty, "cohort: required (the cohort directory to train on)")
-        require(threadsPerRank >= 1, "threads_per_rank: must be ≥ 1, got \(threadsPerRank)")
+        require((1...1024).contains(threadsPerRank), "threads_per_rank: must be in 1…1024, got \(threadsPerRank)")
         require(["adamw", "adam", "sgd"].contains(optimizer.name), "optimizer.name: must be adamw, adam or sgd, got '\(optimizer.name)'")
-        require(optimizer.lr > 0, "optimizer.lr: must be > 0, got \(optimizer.lr)")
-        require(optimizer.clipNorm >= 0, "optimizer.clip_norm: must be ≥ 0 (0 turns clipping off), got \(optimizer.clipNorm)")
+        require(optimizer.lr > 0 && optimizer.lr.isFinite, "optimizer.lr: must be a finite number > 0, got \(optimizer.lr)")
+        require(optimizer.weightDecay >= 0 && optimizer.weightDecay.isFinite, "optimizer.weight_decay: must be a finite number ≥ 0, got \(optimizer.weightDecay)")
+        require((0..<1).contains(optimizer.beta1), "optimizer.beta1: must be in [0, 1), got \(optimizer.beta1)")
+        require((0..<1).contains(optimizer.beta2), "optimizer.beta2: must be in [0, 1), got \(optimizer.beta2)")
+        require(optimizer.epsilon > 0 && optimizer.epsilon.isFinite, "optimizer.epsilon: must be a finite number > 0, got \(optimizer.epsilon)")
+        require((0..<1).contains(optimizer.momentum), "optimizer.momentum: must be in [0, 1), got \(optimizer.momentum)")
+        require(optimizer.clipNorm >= 0 && !optimizer.clipNorm.isNaN, "optimizer.clip_norm: must be ≥ 0 (0 turns clipping off), got \(optimizer.clipNorm)")
         require(schedule.warmupSteps >= 0, "schedule.warmup_steps: must be ≥ 0, got \(schedule.warmupSteps)")
         require(schedule.minLr >= 0 && schedule.minLr <= optimizer.lr, "schedule.min_lr: must be in 0…optimizer.lr, got \(schedule.minLr)")
         require(train.steps > 0 || train.epochs > 0, "train.steps / train.epochs: set one of them to a positive number")
@@ -153,17 +158,18 @@ public struct RunConfig: Codable, Sendable, Equatable {
         require(train.split.train > 0 && train.split.validation >= 0 && train.split.train + train.split.validation <= 1,
                 "train.split: need train > 0, validation ≥ 0 and train + validation ≤ 1, got \(train.split.train) and \(train.split.validation)")
         require(evaluation.everySteps >= 0, "evaluation.every_steps: must be ≥ 0, got \(evaluation.everySteps)")
-        require(evaluation.patience >= 0 && evaluation.minDelta >= 0, "evaluation.patience and evaluation.min_delta: must be ≥ 0")
+        require(evaluation.patience >= 0, "evaluation.patience: must be ≥ 0, got \(evaluation.patience)")
+        require(evaluation.minDelta >= 0 && evaluation.minDelta.isFinite, "evaluation.min_delta: must be a finite number ≥ 0, got \(evaluation.minDelta)")
         require(evaluation.patience == 0 || evaluation.everySteps > 0,
                 "evaluation.patience: early stopping needs validation during training; set evaluation.every_steps > 0")
         require(checkpoint.everySteps >= 0, "checkpoint.every_steps: must be ≥ 0, got \(checkpoint.everySteps)")
         require(checkpoint.keepLast >= 1, "checkpoint.keep_last: must be ≥ 1, got \(checkpoint.keepLast)")
-        require(checkpoint.everyMinutes >= 0, "checkpoint.every_minutes: must be ≥ 0, got \(checkpoint.everyMinutes)")
+        require(checkpoint.everyMinutes >= 0 && checkpoint.everyMinutes.isFinite, "checkpoint.every_minutes: must be a finite number ≥ 0, got \(checkpoint.everyMinutes)")
         require(checkpoint.keepEvery >= 0, "checkpoint.keep_every: must be ≥ 0, got \(checkpoint.keepEvery)")
-        require(exchange.bucketMb > 0, "exchange.bucket_mb: must be > 0, got \(exchange.bucketMb)")
+        require(exchange.bucketMb > 0 && exchange.bucketMb <= 4096, "exchange.bucket_mb: must be in (0, 4096], got \(exchange.bucketMb)")
         require((0...1).contains(exchange.zeroStage), "exchange.zero_stage: must be 0 (off) or 1 (ZeRO-1), got \(exchange.zeroStage)")
-        require(liveness.timeoutS > 0, "liveness.timeout_s: must be > 0, got \(liveness.timeoutS)")
-        require(progress.everyS > 0, "progress.every_s: must be > 0, got \(progress.everyS)")
+        require(liveness.timeoutS >= 1 && liveness.timeoutS <= 86_400, "liveness.timeout_s: must be in 1…86400 seconds, got \(liveness.timeoutS)")
+        require(progress.everyS > 0 && progress.everyS.isFinite, "progress.every_s: must be a finite number > 0, got \(progress.everyS)")
         return problems
     }
 }

@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 
 /// The files of a run directory (DESIGN §8): `config.yaml`, `run_plan.json`, `metrics.jsonl`
@@ -8,11 +9,44 @@ final class RunRecords {
     private let metrics: FileHandle
     private var events: [[String: Any]] = []
 
-    /// Refuses a directory that already holds a run's metrics: a new run never overwrites one.
-    static func checkUnused(_ directory: URL) throws {
-        if FileManager.default.fileExists(atPath: directory.appendingPathComponent("metrics.jsonl").path) {
-            throw TrainingError.plan("\(directory.path) already holds a run (metrics.jsonl); choose another --run-dir or remove it")
+    /// The files a run writes (besides `checkpoints/`, `evaluation*/` and `previous-*/`).
+    static let recordNames: Set = ["config.yaml", "run_plan.json", "metrics.jsonl", "timeline.json", "summary.json", "loss_curve.png", "latent_pca.png"]
+
+    /// Makes sure a new run may write into `directory`: it must be new, empty, or hold an earlier
+    /// start of a run that left no checkpoint — whose records are then moved into
+    /// `previous-<time>/` beside it (returned), never overwritten. A directory with the user's own
+    /// files, a run with checkpoints (resume it instead) or a file are refused.
+    @discardableResult
+    static func checkUnused(_ directory: URL) throws -> URL? {
+        let manager = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard manager.fileExists(atPath: directory.path, isDirectory: &isDirectory) else { return nil }
+        guard isDirectory.boolValue else { throw TrainingError.plan("--run-dir \(directory.path) is a file; give a directory (new or empty) for the run's records") }
+        let entries = ((try? manager.contentsOfDirectory(atPath: directory.path)) ?? []).filter { !$0.hasPrefix("previous-") }.sorted()
+        if entries.isEmpty { return nil }
+        guard entries.contains("run_plan.json") else {
+            let shown = entries.prefix(5).joined(separator: ", ") + (entries.count > 5 ? ", …" : "")
+            throw TrainingError.plan("--run-dir \(directory.path) holds files that are not a run's records (\(shown)); a run writes only into a new or empty directory or resumes its own — choose another --run-dir (nothing was written)")
         }
+        guard !CheckpointStore(runDirectory: directory).hasCommitted else {
+            throw TrainingError.plan("\(directory.path) already holds a run with checkpoints; resume it (--resume auto) or choose another --run-dir")
+        }
+        // An earlier start that committed no checkpoint (it failed, or saving was off): keep its
+        // records, and any uncommitted checkpoint directories, beside the new run's.
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        let aside = directory.appendingPathComponent("previous-\(formatter.string(from: Date()))")
+        do {
+            try manager.createDirectory(at: aside, withIntermediateDirectories: false)
+            for name in entries where recordNames.contains(name) || name == "checkpoints" || name.hasPrefix("evaluation") {
+                try manager.moveItem(at: directory.appendingPathComponent(name), to: aside.appendingPathComponent(name))
+            }
+        } catch {
+            throw TrainingError.plan("\(directory.path) holds an earlier start's records that could not be moved aside to \(aside.lastPathComponent): \(error.localizedDescription); choose another --run-dir")
+        }
+        return aside
     }
 
     /// Opens the run directory: a new run creates it (after `checkUnused`); a resumed run
@@ -22,7 +56,7 @@ final class RunRecords {
         self.directory = directory
         let manager = FileManager.default
         let metricsFile = directory.appendingPathComponent("metrics.jsonl")
-        if history == nil { try Self.checkUnused(directory) }
+        if history == nil { try Self.checkUnused(directory) }  // the plan did so already; a no-op unless a file appeared since
         do {
             try manager.createDirectory(at: directory, withIntermediateDirectories: true)
             try (history.map { try Data(contentsOf: $0) } ?? Data()).write(to: metricsFile, options: .atomic)

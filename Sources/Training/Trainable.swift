@@ -25,6 +25,9 @@ public protocol Trainable: AnyObject {
     static var defaultModel: Model { get }
     /// Problems with a model config (each naming its key), beyond types.
     static func problems(in model: Model) -> [String]
+    /// The fewest samples a training micro-batch may hold (2 for models with BatchNorm: the
+    /// batch's own statistics need two rows). The default is 1.
+    static var minimumMicroBatch: Int { get }
 
     /// Coordinator, before any training: checks that the cohort suits the task (throwing a
     /// message that says what is missing) and computes `Prepared` from the training split.
@@ -66,6 +69,8 @@ public struct EvaluationSet {
 }
 
 extension Trainable {
+    public static var minimumMicroBatch: Int { 1 }
+
     public func finalEvaluation(_ set: EvaluationSet, into directory: URL) throws -> [String: Double] { [:] }
 
     static func defaultModelNode() throws -> Node {

@@ -14,7 +14,7 @@ public final class ExpressionClassifier {
 
         /// Problems with the sizes, each naming its key.
         public func problems() -> [String] {
-            (hidden.allSatisfy { $0 > 0 } ? [] : ["hidden: every layer width must be > 0, got \(hidden)"])
+            (!hidden.isEmpty && hidden.allSatisfy { $0 > 0 } ? [] : ["hidden: one or more layer widths, each > 0, got \(hidden)"])
                 + ((0..<1).contains(dropout) ? [] : ["dropout: must be in [0, 1), got \(dropout)"])
         }
     }

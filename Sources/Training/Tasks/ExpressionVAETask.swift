@@ -21,6 +21,7 @@ public final class ExpressionVAETask: ExpressionProfileTask {
     public static let name = "rna-vae"
     public static let purpose = "RNA-CDM's β-VAE on bulk RNA (MSE + β·KL; reconstruction, gene correlation, k-NN and silhouette of the latent)"
     public static let defaultModel = Model()
+    public static let minimumMicroBatch = 2
 
     public static func problems(in model: Model) -> [String] { model.problems() }
 
