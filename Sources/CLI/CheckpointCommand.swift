@@ -88,10 +88,7 @@ extension CheckpointCommand {
                 do {
                     let reader = try CheckpointReader(directory: directory)
                     try reader.verify()
-                    for arena in reader.manifest.arenas {  // decode every frame: checks the zstd checksums too
-                        var values = [Float](repeating: 0, count: arena.count)
-                        try values.withUnsafeMutableBufferPointer { try reader.read(arena: arena.name, range: 0..<arena.count, into: $0) }
-                    }
+                    try reader.verifyFrames()
                     print("\(directory.lastPathComponent): valid (\(reader.manifest.shards.count) shards)")
                 } catch {
                     printError("\(directory.lastPathComponent): \(error)")

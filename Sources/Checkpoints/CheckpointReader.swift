@@ -46,36 +46,53 @@ public final class CheckpointReader {
         }
     }
 
+    /// Decodes every frame of every shard (one frame's worth of memory at a time): checks the
+    /// zstd content checksums and frame structure beyond `verify`'s file checksums.
+    public func verifyFrames() throws {
+        var scratch = [Float]()
+        for shard in manifest.shards {
+            for frame in shard.frames { try decode(frame, of: shard, into: &scratch) }
+        }
+    }
+
     /// Elements `range` of `arena` into `values` (`range.count` floats), decoding only the
     /// frames that overlap it; each frame's checksum is verified as it decodes.
     public func read(arena: String, range: Range<Int>, into values: UnsafeMutableBufferPointer<Float>) throws {
-        precondition(values.count == range.count, "read \(range.count) elements into \(values.count)")
+        guard values.count == range.count else {
+            throw CheckpointError.invalid(path: directory.path, reason: "internal: \(range.count) elements of '\(arena)' asked into a buffer of \(values.count)")
+        }
         var scratch = [Float]()
         var covered = 0
         for shard in manifest.shards {
             for frame in shard.frames where frame.arena == arena {
                 let frameRange = frame.start..<(frame.start + frame.count)
                 guard frameRange.overlaps(range) else { continue }
-                let input = try open(shard.file)
-                var bytes = [UInt8](repeating: 0, count: frame.bytes)
-                try bytes.withUnsafeMutableBytes { (raw: UnsafeMutableRawBufferPointer) throws in try input.read(offset: frame.offset, into: raw) }
-                if scratch.count < frame.count { scratch = [Float](repeating: 0, count: frame.count) }
-                let failure = bytes.withUnsafeBytes { raw in
-                    scratch.withUnsafeMutableBufferPointer { codec.decode(raw, into: UnsafeMutableBufferPointer(rebasing: $0[0..<frame.count])) }
-                }
-                if let failure {
-                    throw CheckpointError.invalid(path: directory.path, reason: "\(shard.file): the frame of '\(arena)' at byte \(frame.offset) does not decode: \(failure)")
-                }
+                try decode(frame, of: shard, into: &scratch)
                 let overlap = frameRange.clamped(to: range)
                 scratch.withUnsafeBufferPointer { decoded in
-                    (values.baseAddress! + (overlap.lowerBound - range.lowerBound))
-                        .update(from: decoded.baseAddress! + (overlap.lowerBound - frame.start), count: overlap.count)
+                    guard let target = values.baseAddress, let source = decoded.baseAddress else { return }
+                    (target + (overlap.lowerBound - range.lowerBound)).update(from: source + (overlap.lowerBound - frame.start), count: overlap.count)
                 }
                 covered += overlap.count
             }
         }
         guard covered == range.count else {
             throw CheckpointError.invalid(path: directory.path, reason: "arena '\(arena)' has \(covered) of the \(range.count) elements \(range) asked for")
+        }
+    }
+
+    /// One frame's values into `scratch[0..<frame.count]` (grown as needed; the manifest's
+    /// checks bound a frame's size, so this never allocates more than a frame).
+    private func decode(_ frame: Manifest.Frame, of shard: Manifest.ShardRecord, into scratch: inout [Float]) throws {
+        let input = try open(shard.file)
+        var bytes = [UInt8](repeating: 0, count: frame.bytes)
+        try bytes.withUnsafeMutableBytes { (raw: UnsafeMutableRawBufferPointer) throws in try input.read(offset: frame.offset, into: raw) }
+        if scratch.count < frame.count { scratch = [Float](repeating: 0, count: frame.count) }
+        let failure = bytes.withUnsafeBytes { raw in
+            scratch.withUnsafeMutableBufferPointer { codec.decode(raw, into: UnsafeMutableBufferPointer(rebasing: $0[0..<frame.count])) }
+        }
+        if let failure {
+            throw CheckpointError.invalid(path: directory.path, reason: "\(shard.file): the frame of '\(frame.arena)' at byte \(frame.offset) does not decode: \(failure)")
         }
     }
 

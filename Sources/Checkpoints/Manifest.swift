@@ -101,8 +101,9 @@ public struct Manifest: Codable, Sendable, Equatable {
         if format != Self.formatName { problems.append("format is '\(format)', not '\(Self.formatName)'") }
         if version != Self.currentVersion { problems.append("format version \(version); this build reads version \(Self.currentVersion)") }
         if compression != "zstd+shuffle4" { problems.append("unknown compression '\(compression)'") }
-        if step < 0 || epoch < 0 || cursor < 0 || workers < 1 || frameElements < 1 {
-            problems.append("step \(step), epoch \(epoch), cursor \(cursor), workers \(workers), frame_elements \(frameElements): must be non-negative (workers and frame_elements positive)")
+        if step < 0 || epoch < 0 || cursor < 0 || workers < 1 || !(1...Self.maxFrameElements).contains(frameElements) {
+            problems.append("step \(step), epoch \(epoch), cursor \(cursor), workers \(workers), frame_elements \(frameElements): must be non-negative (workers ≥ 1, frame_elements in 1…\(Self.maxFrameElements))")
+            return problems  // the checks below rely on these bounds
         }
         let files = shards.map(\.file) + (metrics.map { [$0.file] } ?? [])
         for file in files where !Self.isPlainFileName(file) {
@@ -111,14 +112,27 @@ public struct Manifest: Codable, Sendable, Equatable {
         if Set(files).count != files.count { problems.append("a file is named twice") }
         let counts = Dictionary(arenas.map { ($0.name, $0.count) }, uniquingKeysWith: { a, _ in a })
         if counts.count != arenas.count { problems.append("an arena is named twice") }
-        for arena in arenas where arena.dtype != "float32" || arena.count < 0 {
-            problems.append("arena '\(arena.name)': \(arena.count) elements of \(arena.dtype); expected float32")
+        for arena in arenas where arena.dtype != "float32" || !(0...Self.maxArenaElements).contains(arena.count) {
+            problems.append("arena '\(arena.name)': \(arena.count) elements of \(arena.dtype); expected float32 and 0…\(Self.maxArenaElements) elements")
         }
+        // Every number below is bounded first, so no sum can overflow and nothing is allocated
+        // from a manifest's word: a frame holds at most frame_elements values in a bounded size.
+        for shard in shards {
+            let outside = shard.frames.first { frame in
+                counts[frame.arena] == nil || !(1...frameElements).contains(frame.count) || frame.start < 0 || frame.start > Self.maxArenaElements
+                    || frame.offset < 0 || !(1...Self.maxFrameBytes(frame.count)).contains(frame.bytes) || shard.bytes < 0
+                    || frame.offset > shard.bytes - frame.bytes
+            }
+            if let frame = outside {
+                problems.append("\(shard.file): a frame of arena '\(frame.arena)' (elements \(frame.start)+\(frame.count), bytes \(frame.offset)+\(frame.bytes)) lies outside the file, exceeds frame_elements or names an unknown arena")
+            }
+        }
+        guard problems.isEmpty else { return problems }
         for arena in arenas {
             let frames = shards.flatMap(\.frames).filter { $0.arena == arena.name }.sorted { $0.start < $1.start }
             var next = 0
             for frame in frames {
-                guard frame.start == next, frame.count > 0 else {
+                guard frame.start == next, next <= arena.count else {
                     problems.append("arena '\(arena.name)': frames do not tile it (a frame starts at \(frame.start), expected \(next))")
                     break
                 }
@@ -128,17 +142,24 @@ public struct Manifest: Codable, Sendable, Equatable {
                 problems.append("arena '\(arena.name)': frames cover \(next) of \(arena.count) elements")
             }
         }
-        for shard in shards {
-            for frame in shard.frames where counts[frame.arena] == nil || frame.offset < 0 || frame.bytes <= 0 || frame.offset + frame.bytes > shard.bytes {
-                problems.append("\(shard.file): a frame of arena '\(frame.arena)' lies outside the file or names an unknown arena")
-                break
+        for view in tensors {
+            var count = 1, overflow = false
+            for dimension in view.shape {
+                let (product, over) = count.multipliedReportingOverflow(by: dimension)
+                (count, overflow) = (product, overflow || over || dimension < 0)
             }
-        }
-        for view in tensors where counts[view.arena].map({ view.offset < 0 || view.offset + view.count > $0 }) ?? true {
-            problems.append("tensor '\(view.name)' lies outside arena '\(view.arena)'")
+            let fits = counts[view.arena].map { !overflow && view.offset >= 0 && view.offset <= $0 && count <= $0 - view.offset } ?? false
+            if !fits { problems.append("tensor '\(view.name)' of shape \(view.shape) lies outside arena '\(view.arena)'") }
         }
         return problems
     }
+
+    /// Bounds a manifest is checked against: 2²⁴ values per frame, 2⁴⁰ per arena (4 TiB).
+    public static let maxFrameElements = 1 << 24
+    public static let maxArenaElements = 1 << 40
+
+    /// The most bytes a frame of `count` values can take: raw planes plus zstd's worst case, generously.
+    public static func maxFrameBytes(_ count: Int) -> Int { 2 * 4 * count + 65_536 }
 
     /// Letters, digits, `.`, `_` and `-`, not starting with a dot: nothing that names another directory.
     public static func isPlainFileName(_ name: String) -> Bool {

@@ -93,14 +93,31 @@ public final class Communicator: @unchecked Sendable {
         return String(decoding: name.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Ends the whole job: prints `message` to stderr naming this rank, then `MPI_Abort`s every
-    /// rank of this communicator with `code` (not a collective: one rank suffices).
+    /// Seconds `abort` gives `MPI_Abort` before this process exits on its own.
+    public static let abortGraceSeconds: UInt32 = 10
+
+    /// Ends the whole job: prints `message` to stderr naming this rank and its host, then
+    /// `MPI_Abort`s every rank of this communicator with `code` (not a collective: one rank
+    /// suffices). `MPI_Abort` may block when a host is unreachable (a cut link: Open MPI waits on
+    /// its daemon there); this process then exits with `code` after `abortGraceSeconds`
+    /// anyway, so mpirun sees it end (Docs/Running.md, failure bounds).
     public func abort(_ message: String, code: Int32 = 1) -> Never {
         var worldRank: Int32 = -1, worldSize: Int32 = 0
         _ = MPI_Comm_rank(cmpi_comm_world(), &worldRank)
         _ = MPI_Comm_size(cmpi_comm_world(), &worldSize)
-        let line = Array("transcriptile: rank \(worldRank) of \(worldSize) aborting the job: \(message)\n".utf8)
+        let host = (try? Self.processorName()) ?? "?"
+        let line = Array("transcriptile: rank \(worldRank) of \(worldSize) (on \(host)) aborting the job: \(message)\n".utf8)
         _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        let exitCode = UnsafeMutablePointer<Int32>.allocate(capacity: 1)  // the watchdog's; never freed: the process ends
+        exitCode.pointee = code
+        var watchdog = pthread_t()
+        _ = pthread_create(&watchdog, nil, { context in
+            let code = context?.assumingMemoryBound(to: Int32.self).pointee ?? 1
+            sleep(Communicator.abortGraceSeconds)
+            let late = Array("transcriptile: MPI_Abort did not end the job within \(Communicator.abortGraceSeconds) s (an unreachable host?); exiting\n".utf8)
+            _ = late.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+            _exit(code)
+        }, exitCode)
         _ = MPI_Abort(handle, code)
         exit(code)
     }

@@ -27,6 +27,7 @@ final class MultiRankLaunchTests: XCTestCase {
         let result = try RankTests.launch("DistributedTests.AbortRankTests", ranks: 2, timeout: 60)
         XCTAssertNotEqual(result.status, 0, result.output)
         XCTAssertNotEqual(result.status, 124, "the job hung instead of aborting\n" + result.output)
-        XCTAssertTrue(result.stderr.contains("rank 1 of 2 aborting the job: deliberate failure in a test"), result.output)
+        XCTAssertTrue(result.stderr.contains("rank 1 of 2 (on "), result.output)
+        XCTAssertTrue(result.stderr.contains("aborting the job: deliberate failure in a test"), result.output)
     }
 }
