@@ -59,12 +59,12 @@ struct AllreduceBench: ParsableCommand {
             throw ValidationError("--max-bytes \(maxBytes) is too large: one MPI call carries at most \(Int32.max) elements of \(width) bytes")
         }
         guard repeats > 0 else { throw ValidationError("--repeats must be ≥ 1, got \(repeats)") }
-        guard batchSeconds > 0 else { throw ValidationError("--batch-seconds must be > 0, got \(batchSeconds)") }
+        guard batchSeconds > 0 && batchSeconds <= 60 else { throw ValidationError("--batch-seconds must be in (0, 60], got \(batchSeconds)") }
         if algorithm != nil {
             guard type == .float, op == .sum, !nonBlocking else {
                 throw ValidationError("--algorithm exchanges float sums: drop --type, --op and --non-blocking")
             }
-            guard bucketMB > 0 else { throw ValidationError("--bucket-mb must be > 0, got \(bucketMB)") }
+            guard bucketMB > 0 && bucketMB <= 4096 else { throw ValidationError("--bucket-mb must be in (0, 4096], got \(bucketMB)") }
         }
         if let ranksPerNode {
             guard algorithm != nil else { throw ValidationError("--ranks-per-node applies to the gradient exchange: add --algorithm") }

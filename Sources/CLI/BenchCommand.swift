@@ -35,7 +35,9 @@ struct ByteCount: ExpressibleByArgument, CustomStringConvertible {
         let scale = text.last.flatMap { units[$0] } ?? 1
         if scale != 1 { text.removeLast() }
         guard let value = Int(text), value >= 0 else { return nil }
-        bytes = value * scale
+        let (product, overflow) = value.multipliedReportingOverflow(by: scale)
+        guard !overflow else { return nil }
+        bytes = product
     }
 
     var description: String {

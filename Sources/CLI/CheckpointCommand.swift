@@ -22,12 +22,18 @@ struct CheckpointCommand: ParsableCommand {
     }
 
     /// The checkpoint at `path` (a checkpoint directory), or a run directory's checkpoint of
-    /// `step`, or else its newest valid one (saying which it passed over and why).
+    /// `step`, or else its newest valid one (saying which it passed over and why); verified
+    /// (every file's size and checksum) before anything is read from it.
     static func reader(_ path: String, step: Int?) throws -> CheckpointReader {
+        func verified(_ directory: URL) throws -> CheckpointReader {
+            let reader = try CheckpointReader(directory: directory)
+            try reader.verify()
+            return reader
+        }
         let url = URL(fileURLWithPath: path)
-        if FileManager.default.fileExists(atPath: url.appendingPathComponent("manifest.json").path) { return try CheckpointReader(directory: url) }
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("manifest.json").path) { return try verified(url) }
         let store = CheckpointStore(runDirectory: url)
-        if let step { return try CheckpointReader(directory: store.directory(step: step)) }
+        if let step { return try verified(store.directory(step: step)) }
         let (newest, rejected) = store.newestValid()
         for (step, reason) in rejected { printError("passing over \(CheckpointStore.name(step: step)): \(reason)") }
         guard let newest else { throw CheckpointError.notFound("\(path): no valid checkpoint (neither a checkpoint directory nor a run directory with one)") }
@@ -137,10 +143,19 @@ extension CheckpointCommand {
         @Option(help: "safetensors or hdf5 (default: from the file extension).")
         var format: String?
 
+        private var kind: String { format ?? (out.hasSuffix(".h5") || out.hasSuffix(".hdf5") ? "hdf5" : "safetensors") }
+
+        func validate() throws {
+            guard ["safetensors", "hdf5"].contains(kind) else { throw ValidationError("--format must be safetensors or hdf5, got \(kind)") }
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw ValidationError("--out \(out) is a directory; give the path of the file to write")
+            }
+        }
+
         func run() throws {
             let reader = try target.reader()
             let tensors = try reader.exportedTensors()
-            let kind = format ?? (out.hasSuffix(".h5") || out.hasSuffix(".hdf5") ? "hdf5" : "safetensors")
             switch kind {
             case "safetensors":
                 let metadata = ["format": "pt", "step": "\(reader.manifest.step)", "source": "transcriptile checkpoint \(reader.directory.lastPathComponent)"]
@@ -155,7 +170,7 @@ extension CheckpointCommand {
                 try? FileManager.default.removeItem(atPath: out)
                 try FileManager.default.moveItem(atPath: temporary, toPath: out)
             default:
-                throw ValidationError("--format must be safetensors or hdf5, got \(kind)")
+                throw ValidationError("--format must be safetensors or hdf5, got \(kind)")  // validate() has refused it already
             }
             let count = tensors.map(\.values.count).reduce(0, +)
             print("\(out): \(tensors.count) tensors, \(count) floats from \(reader.directory.path) (step \(reader.manifest.step))")

@@ -32,7 +32,7 @@ struct CoreBench: ParsableCommand {
 
     func validate() throws {
         guard repeats > 0 else { throw ValidationError("--repeats must be ≥ 1, got \(repeats)") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1, got \(threads)") }
+        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be in 1…1024, got \(threads)") }
     }
 
     func run() throws {

@@ -32,7 +32,11 @@ struct EncodeCommand: ParsableCommand {
     func validate() throws {
         guard ["all", "train", "validation", "test"].contains(split) else { throw ValidationError("--split must be all, train, validation or test, got '\(split)'") }
         guard cohort == nil || split == "all" else { throw ValidationError("--split picks from the run's own split; with --cohort every patient is encoded") }
-        guard overwrite || !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists; pass --overwrite to replace it") }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) {
+            guard !isDirectory.boolValue else { throw ValidationError("--out \(out) is a directory; give the path of an HDF5 file to write") }
+            guard overwrite else { throw ValidationError("\(out) exists; pass --overwrite to replace it") }
+        }
     }
 
     func run() throws {
@@ -41,8 +45,7 @@ struct EncodeCommand: ParsableCommand {
             throw ValidationError("\(trained.directory.path) trained task '\(trained.plan.config.task)'; encode needs a \(ExpressionVAETask.name) run")
         }
         let vae = try trained.task(ExpressionVAETask.self)
-        let reader = try CohortReader(directory: cohort.map { URL(fileURLWithPath: $0) } ?? trained.cohort)
-        if cohort != nil { try trained.checkGenes(of: reader) }
+        let reader = try cohort.map { try trained.otherCohort(URL(fileURLWithPath: $0)) } ?? trained.runCohort()
         let s = trained.plan.split
         let patients = switch split {
         case "train": s.train

@@ -37,11 +37,10 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         let trained = try trainedRun.open()
-        let reference = try CohortReader(directory: trained.cohort)
+        let reference = try trained.runCohort()
         let set: EvaluationSet
         if let cohort {
-            let target = try CohortReader(directory: URL(fileURLWithPath: cohort))
-            try trained.checkGenes(of: target)
+            let target = try trained.otherCohort(URL(fileURLWithPath: cohort))
             set = EvaluationSet(reference: reference, referencePatients: trained.plan.split.train, target: target,
                                 targetPatients: Array(0..<target.patients), name: target.directory.lastPathComponent)
         } else {

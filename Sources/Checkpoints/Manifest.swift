@@ -101,8 +101,10 @@ public struct Manifest: Codable, Sendable, Equatable {
         if format != Self.formatName { problems.append("format is '\(format)', not '\(Self.formatName)'") }
         if version != Self.currentVersion { problems.append("format version \(version); this build reads version \(Self.currentVersion)") }
         if compression != "zstd+shuffle4" { problems.append("unknown compression '\(compression)'") }
-        if step < 0 || epoch < 0 || cursor < 0 || workers < 1 || !(1...Self.maxFrameElements).contains(frameElements) {
-            problems.append("step \(step), epoch \(epoch), cursor \(cursor), workers \(workers), frame_elements \(frameElements): must be non-negative (workers ≥ 1, frame_elements in 1…\(Self.maxFrameElements))")
+        let positions = 0...Self.maxArenaElements
+        if !positions.contains(step) || !positions.contains(epoch) || !positions.contains(cursor) || !(1...1 << 20).contains(workers)
+            || !(1...Self.maxFrameElements).contains(frameElements) {
+            problems.append("step \(step), epoch \(epoch), cursor \(cursor), workers \(workers), frame_elements \(frameElements): each must be in 0…2⁴⁰ (workers in 1…2²⁰, frame_elements in 1…\(Self.maxFrameElements))")
             return problems  // the checks below rely on these bounds
         }
         let files = shards.map(\.file) + (metrics.map { [$0.file] } ?? [])

@@ -127,6 +127,9 @@ public enum ConfigLoader {
         do { value = try Yams.compose(yaml: text) ?? Node("") } catch {
             throw ConfigError("--set \(assignment): the value is not valid YAML: \(error)")
         }
+        if expected.mapping != nil, value.mapping != nil {  // a whole section: its keys are checked too
+            try checkKeys(value, against: expected, path: path, source: "--set \(assignment)")
+        }
         return setting(value, at: path[...], in: user)
     }
 

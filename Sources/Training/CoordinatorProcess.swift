@@ -80,6 +80,7 @@ public enum CoordinatorProcess {
             split: split, workers: workers, microBatch: microBatch,
             steps: config.train.steps > 0 ? config.train.steps : config.train.epochs * sampler.batchesPerEpoch,
             stepsPerEpoch: sampler.batchesPerEpoch, prepared: prepared)
+        plan.cohortShape = RunPlan.CohortShape(reader.manifest)
         guard config.schedule.warmupSteps < plan.steps else {
             throw TrainingError.plan("schedule.warmup_steps (\(config.schedule.warmupSteps)) must be shorter than the run (\(plan.steps) steps); lower schedule.warmup_steps or raise train.steps")
         }
@@ -157,6 +158,10 @@ public enum CoordinatorProcess {
             return ours == theirs ? nil : "\(key): checkpoint \(theirs.debugDescription), this run \(ours.debugDescription)"
         }
         guard differences.isEmpty else { throw CheckpointError.mismatch(path: reader.directory.path, differences: differences) }
+        let stepCount = saved.scalars["optimizer.step_count"] ?? 0
+        guard saved.cursor <= plan.split.train.count, stepCount >= 0, stepCount <= Double(saved.step), stepCount.rounded() == stepCount else {
+            throw CheckpointError.invalid(path: reader.directory.path, reason: "manifest.json: cursor \(saved.cursor) of \(plan.split.train.count) training patients, optimizer.step_count \(stepCount) at step \(saved.step): not a position this run can continue from")
+        }
         guard saved.step < plan.steps else {
             throw TrainingError.plan("checkpoint \(reader.directory.path) is at step \(saved.step), the run has \(plan.steps) steps: nothing left to train; raise train.steps to continue")
         }
@@ -449,7 +454,7 @@ private final class Monitor {
         }
         var failures = [String]()
         func attempt(_ body: () throws -> Void) { do { try body() } catch { failures.append("\(error)") } }
-        attempt { try records.write("summary.json", try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted])) }
+        attempt { try records.write("summary.json", try JSONSerialization.data(withJSONObject: RunRecords.jsonSafe(summary), options: [.sortedKeys, .prettyPrinted])) }
         attempt { try records.writeTimeline(workers: workers) }
         let plot = records.directory.appendingPathComponent("loss_curve.png").path
         attempt { do { try lossPlot().writePNG(to: plot) } catch { throw TrainingError.records("cannot write \(plot): \(error)") } }

@@ -37,7 +37,8 @@ final class ProgressLine {
 
     /// Seconds as h:mm:ss or m:ss.
     static func clock(_ seconds: Double) -> String {
-        let s = Int(seconds.rounded())
+        guard seconds.isFinite, seconds < 360_000_000 else { return "—" }  // over ten thousand hours: no honest ETA
+        let s = Int(max(0, seconds).rounded())
         return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
     }
 }

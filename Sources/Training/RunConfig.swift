@@ -150,8 +150,9 @@ public struct RunConfig: Codable, Sendable, Equatable {
         require(schedule.warmupSteps >= 0, "schedule.warmup_steps: must be ≥ 0, got \(schedule.warmupSteps)")
         require(schedule.minLr >= 0 && schedule.minLr <= optimizer.lr, "schedule.min_lr: must be in 0…optimizer.lr, got \(schedule.minLr)")
         require(train.steps > 0 || train.epochs > 0, "train.steps / train.epochs: set one of them to a positive number")
-        require(train.steps >= 0 && train.epochs >= 0, "train.steps and train.epochs must be ≥ 0")
-        require(train.globalBatch >= 1, "train.global_batch: must be ≥ 1, got \(train.globalBatch)")
+        require((0...1_000_000_000).contains(train.steps), "train.steps: must be in 0…1000000000, got \(train.steps)")
+        require((0...1_000_000).contains(train.epochs), "train.epochs: must be in 0…1000000, got \(train.epochs)")
+        require((1...10_000_000).contains(train.globalBatch), "train.global_batch: must be in 1…10000000, got \(train.globalBatch)")
         require(train.microBatch >= 0 && train.microBatch <= train.globalBatch,
                 "train.micro_batch: must be in 0…train.global_batch (\(train.globalBatch)), got \(train.microBatch)")
         require(train.seed >= 0, "train.seed: must be ≥ 0, got \(train.seed)")

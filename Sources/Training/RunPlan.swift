@@ -21,6 +21,18 @@ public struct RunPlan: Codable, Sendable {
     public var prepared: Data
     /// The checkpoint training continues from (verified by the coordinator), if any.
     public var resume: ResumePoint?
+    /// The cohort as the run saw it, so that later commands notice when it has changed (absent
+    /// in plans of older builds).
+    public var cohortShape: CohortShape?
+
+    /// A cohort's size and gene list, as far as a trained model depends on them.
+    public struct CohortShape: Codable, Sendable, Equatable {
+        public var patients: Int
+        public var genes: Int
+        public var genesSHA256: String
+
+        public init(_ manifest: CohortManifest) { (patients, genes, genesSHA256) = (manifest.patients, manifest.genes, manifest.genesSHA256) }
+    }
 
     /// Micro-batches in one full global batch, and the most any worker runs in one step.
     public var microBatchesPerStep: Int { (config.train.globalBatch + microBatch - 1) / microBatch }

@@ -82,10 +82,22 @@ final class RunRecords {
 
     /// Appends one JSON object as a line of `metrics.jsonl`; throws when it cannot be written
     /// (a full disk), naming the file.
+    /// A figure that is not finite (a diverged validation loss) is written as null: JSON has no
+    /// NaN or infinity, and the line must not be lost for it.
     func appendMetrics(_ object: [String: Any]) throws {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        let data = try JSONSerialization.data(withJSONObject: object.mapValues(Self.jsonSafe), options: [.sortedKeys])
         do { try metrics.write(contentsOf: data + Data("\n".utf8)) } catch {
             throw TrainingError.records("cannot append to \(directory.appendingPathComponent("metrics.jsonl").path): \(error.localizedDescription)")
+        }
+    }
+
+    /// `value` with non-finite numbers (also inside arrays and objects) replaced by null.
+    static func jsonSafe(_ value: Any) -> Any {
+        switch value {
+        case let x as Double: x.isFinite ? x : NSNull()
+        case let object as [String: Any]: object.mapValues(jsonSafe)
+        case let array as [Any]: array.map(jsonSafe)
+        default: value
         }
     }
 

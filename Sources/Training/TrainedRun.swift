@@ -2,6 +2,7 @@ import Checkpoints
 import Cohorts
 import Foundation
 import NN
+import Yams
 
 /// A run opened for inference (`transcriptile evaluate`, `encode`): its plan — `run_plan.json`
 /// beside `checkpoints/`, with the config, the split and the task's prepared statistics (e.g.
@@ -22,6 +23,40 @@ public struct TrainedRun {
         do { plan = try JSONDecoder.lenient.decode(RunPlan.self, from: data) } catch {
             throw TrainingError.plan("\(file.path) does not parse: \(error)")
         }
+        // The plan is a file like any other: its config and model are checked as a run's are.
+        let problems = plan.config.problems()
+        guard problems.isEmpty else { throw TrainingError.plan("\(file.path): " + problems.joined(separator: "; ")) }
+        do { try taskType.checkModel(try Yams.compose(yaml: plan.model) ?? Node([(Node, Node)]())) } catch {
+            throw TrainingError.plan("\(file.path): model: \(error)")
+        }
+    }
+
+    /// The run's cohort, validated and checked to be the one the run trained on: every index of
+    /// the split inside it, and (for plans that recorded it) the same patients and genes.
+    public func runCohort() throws -> CohortReader {
+        let reader = try Self.validCohort(cohort)
+        let largest = (plan.split.train + plan.split.validation + plan.split.test).max() ?? -1
+        let changed = "the run's cohort \(cohort.path) changed since training"
+        guard largest < reader.patients else {
+            throw TrainingError.unsuitableCohort("\(changed): the run's split names patient \(largest), the cohort has \(reader.patients); evaluate on it with --cohort, or restore the cohort")
+        }
+        if let shape = plan.cohortShape, shape != RunPlan.CohortShape(reader.manifest) {
+            throw TrainingError.unsuitableCohort("\(changed): it had \(shape.patients) patients and \(shape.genes) genes, now \(reader.patients) and \(reader.manifest.genes) (or another gene list); evaluate on it with --cohort, or restore the cohort")
+        }
+        return reader
+    }
+
+    /// Another cohort to evaluate or encode: validated, with the run's genes in the run's order.
+    public func otherCohort(_ directory: URL) throws -> CohortReader {
+        let reader = try Self.validCohort(directory)
+        try checkGenes(of: reader)
+        return reader
+    }
+
+    private static func validCohort(_ directory: URL) throws -> CohortReader {
+        let problems = try CohortValidator(directory: directory).validate()
+        guard problems.isEmpty else { throw TrainingError.invalidCohort(directory: directory.path, problems: problems.map(\.description)) }
+        return try CohortReader(directory: directory)
     }
 
     public var taskType: any Trainable.Type {
@@ -41,7 +76,7 @@ public struct TrainedRun {
         let model = try T.decodeModel(yaml: plan.model)
         let prepared = try JSONDecoder.lenient.decode(T.Prepared.self, from: plan.prepared)
         let arena = ParameterArena(seed: UInt64(plan.config.train.seed))
-        let task = try T(model: model, prepared: prepared, arena: arena, cohort: try CohortReader(directory: cohort))
+        let task = try T(model: model, prepared: prepared, arena: arena, cohort: try runCohort())
         arena.seal()
         for (name, values) in [("parameters", arena.values), ("buffers", arena.buffers)] where values.count > 0 {
             guard let saved = checkpoint.manifest.arenas.first(where: { $0.name == name }), saved.count == values.count else {
@@ -54,7 +89,7 @@ public struct TrainedRun {
     }
 
     /// Checks that `other` has the run's genes in the same order (a model reads genes by position).
-    public func checkGenes(of other: CohortReader) throws {
+    func checkGenes(of other: CohortReader) throws {
         let ours = try CohortReader(directory: cohort).genes(), theirs = try other.genes()
         guard ours != theirs else { return }
         if let i = zip(ours, theirs).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {

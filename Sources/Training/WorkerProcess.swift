@@ -264,7 +264,8 @@ final class WorkerLoop<T: Trainable> {
                 try workers.broadcast(UnsafeMutableBufferPointer(rebasing: buffer[part]), root: worker)
             }
         }
-        optimizer.stepCount = Int(reader.manifest.scalars["optimizer.step_count"] ?? 0)
+        // The coordinator's resume check bounds the step count (CoordinatorProcess.resumePoint).
+        optimizer.stepCount = reader.manifest.scalars["optimizer.step_count"].flatMap { Int(exactly: $0) } ?? 0
         earlyStopping?.restore(reader.manifest.scalars)
         return (reader.manifest.epoch, reader.manifest.cursor)
     }

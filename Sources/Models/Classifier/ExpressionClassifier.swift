@@ -14,7 +14,7 @@ public final class ExpressionClassifier {
 
         /// Problems with the sizes, each naming its key.
         public func problems() -> [String] {
-            (!hidden.isEmpty && hidden.allSatisfy { $0 > 0 } ? [] : ["hidden: one or more layer widths, each > 0, got \(hidden)"])
+            (!hidden.isEmpty && hidden.allSatisfy { (1...maxWidth).contains($0) } ? [] : ["hidden: one or more layer widths, each in 1…\(maxWidth), got \(hidden)"])
                 + ((0..<1).contains(dropout) ? [] : ["dropout: must be in [0, 1), got \(dropout)"])
         }
     }

@@ -29,11 +29,11 @@ public final class ExpressionVAE {
         /// Problems with the sizes, each naming its key.
         public func problems() -> [String] {
             var problems = [String]()
-            if hidden.isEmpty || !hidden.allSatisfy({ $0 > 0 }) { problems.append("hidden: one or more layer widths, each > 0, got \(hidden)") }
-            if latent <= 0 { problems.append("latent: must be > 0, got \(latent)") }
+            if hidden.isEmpty || !hidden.allSatisfy({ (1...maxWidth).contains($0) }) { problems.append("hidden: one or more layer widths, each in 1…\(maxWidth), got \(hidden)") }
+            if !(1...maxWidth).contains(latent) { problems.append("latent: must be in 1…\(maxWidth), got \(latent)") }
             if !(0..<1).contains(dropout) { problems.append("dropout: must be in [0, 1), got \(dropout)") }
-            if beta < 0 { problems.append("beta: must be ≥ 0, got \(beta)") }
-            if leakySlope < 0 { problems.append("leaky_slope: must be ≥ 0, got \(leakySlope)") }
+            if !(beta >= 0 && beta.isFinite) { problems.append("beta: must be a finite number ≥ 0, got \(beta)") }
+            if !(leakySlope >= 0 && leakySlope.isFinite) { problems.append("leaky_slope: must be a finite number ≥ 0, got \(leakySlope)") }
             return problems
         }
     }

@@ -24,6 +24,7 @@ public final class CancerTypeTask: ExpressionProfileTask {
     public static func problems(in model: Model) -> [String] { model.problems() }
 
     public static func prepare(cohort: CohortReader, split: DataSplit, model: Model) throws -> Prepared {
+        guard try !cohort.genes().isEmpty else { throw TrainingError.unsuitableCohort("the cohort has no RNA (/rna/expression); \(name) needs it") }
         let classes = try cohort.layout().cancerTypes.count
         guard classes >= 2 else {
             throw TrainingError.unsuitableCohort("the cohort has \(classes) cancer type; \(name) needs at least 2 to classify")

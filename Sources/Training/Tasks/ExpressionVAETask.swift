@@ -27,7 +27,7 @@ public final class ExpressionVAETask: ExpressionProfileTask {
 
     public static func prepare(cohort: CohortReader, split: DataSplit, model: Model) throws -> Prepared {
         let genes = try cohort.genes()
-        guard !genes.isEmpty else { throw TrainingError.unsuitableCohort("the cohort has no RNA (/patients/expression); \(name) needs it") }
+        guard !genes.isEmpty else { throw TrainingError.unsuitableCohort("the cohort has no RNA (/rna/expression); \(name) needs it") }
         guard split.train.count >= 2 else {
             throw TrainingError.unsuitableCohort("\(split.train.count) training patient(s): BatchNorm needs at least 2; use a larger cohort or train.split.train")
         }
