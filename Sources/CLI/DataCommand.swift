@@ -25,17 +25,17 @@ extension DataCommand {
 
         @Option(help: "Cohort directory to create: new or empty (or a cohort, with --overwrite).")
         var out: String
-        @Option(help: "Number of patients.")
+        @Option(help: "Number of patients (1…1000000).")
         var patients: Int
-        @Option(help: "Tile edge in pixels.")
+        @Option(help: "Tile edge in pixels (8…1024).")
         var tileSize = 64
         @Option(help: "Random seed.")
         var seed: UInt64 = 0
-        @Option(help: "Number of cancer types.")
+        @Option(help: "Number of cancer types (1…64).")
         var cancerTypes = 3
-        @Option(help: "Number of genes.")
+        @Option(help: "Number of genes (8…100000).")
         var genes = 1000
-        @Option(help: "Tiles per patient.")
+        @Option(help: "Tiles per patient (0…10000).")
         var tilesPerPatient = 8
         @Option(help: "Patients per HDF5 shard.")
         var patientsPerShard = 256
@@ -45,11 +45,9 @@ extension DataCommand {
         var overwrite = false
 
         func validate() throws {
-            for (name, value, minimum) in [("--patients", patients, 1), ("--tile-size", tileSize, 8), ("--cancer-types", cancerTypes, 1),
-                                           ("--genes", genes, 8), ("--tiles-per-patient", tilesPerPatient, 0), ("--patients-per-shard", patientsPerShard, 1)]
-            where value < minimum {
-                throw ValidationError("\(name) must be ≥ \(minimum), got \(value)")
-            }
+            try checkRanges([("--patients", patients, 1...1_000_000), ("--tile-size", tileSize, 8...1024), ("--cancer-types", cancerTypes, 1...64),
+                             ("--genes", genes, 8...100_000), ("--tiles-per-patient", tilesPerPatient, 0...10_000),
+                             ("--patients-per-shard", patientsPerShard, 1...Int.max)])
         }
 
         func run() throws {
@@ -77,12 +75,7 @@ extension DataCommand {
         var directory: String
 
         func run() throws {
-            let problems = try CohortValidator(directory: URL(fileURLWithPath: directory)).validate()
-            guard problems.isEmpty else {
-                for problem in problems { printError("invalid: \(problem)") }
-                printError("\(directory): \(problems.count) problem(s)")
-                throw ExitCode(2)
-            }
+            try requireValidCohort(directory)
             let manifest = try CohortManifest.load(from: URL(fileURLWithPath: directory))
             print("\(directory): valid (schema \(manifest.schemaVersion); \(manifest.patients) patients, \(manifest.tiles) tiles, \(manifest.genes) genes, \(manifest.shards.count) shard(s))")
         }
@@ -91,7 +84,10 @@ extension DataCommand {
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Summarise a cohort (patients, genes, cancer types, survival, tiles) and write a contact sheet of tiles.",
-            discussion: "  transcriptile data inspect demo-cohort --sheet demo-tiles.png")
+            discussion: """
+                The cohort is validated first, as by `data validate` (exit status 2 if it is not valid).
+                  transcriptile data inspect demo-cohort --sheet demo-tiles.png
+                """)
 
         @Argument(help: "Cohort directory (holding cohort.json).")
         var directory: String
@@ -105,6 +101,7 @@ extension DataCommand {
         }
 
         func run() throws {
+            try requireValidCohort(directory)
             let reader = try CohortReader(directory: URL(fileURLWithPath: directory))
             for line in try CohortSummary(reader: reader).lines { print(line) }
             let path = sheet ?? URL(fileURLWithPath: directory).appendingPathComponent("contact-sheet.png").path
@@ -113,5 +110,25 @@ extension DataCommand {
                 print("contact sheet: \(path) (\(min(tiles, reader.tiles)) tiles)")
             }
         }
+    }
+}
+
+/// Validates the cohort in `directory` (`CohortValidator`): prints every problem as `data
+/// validate` does and exits with status 2 if there is any. Commands that read a cohort they did
+/// not write call this first, so that no bad count or index in it reaches them.
+func requireValidCohort(_ directory: String) throws {
+    let problems = try CohortValidator(directory: URL(fileURLWithPath: directory)).validate()
+    guard problems.isEmpty else {
+        for problem in problems { printError("invalid: \(problem)") }
+        printError("\(directory): \(problems.count) problem(s)")
+        throw ExitCode(2)
+    }
+}
+
+/// Throws a usage error (exit status 2) for the first option whose value is outside its range.
+func checkRanges(_ options: [(name: String, value: Int, range: ClosedRange<Int>)]) throws {
+    for (name, value, range) in options where !range.contains(value) {
+        let bounds = range.upperBound == .max ? "≥ \(range.lowerBound)" : "in \(range.lowerBound)…\(range.upperBound)"
+        throw ValidationError("\(name) must be \(bounds), got \(value)")
     }
 }

@@ -12,7 +12,7 @@ struct CohortOutputOptions: ParsableArguments {
     var overwrite = false
 
     func validate() throws {
-        guard patientsPerShard >= 1 else { throw ValidationError("--patients-per-shard must be ≥ 1, got \(patientsPerShard)") }
+        try checkRanges([("--patients-per-shard", patientsPerShard, 1...Int.max)])
     }
 
     /// Every importer calls this first, before reading anything: a writer never replaces what
@@ -167,7 +167,8 @@ extension DataCommand {
                 Slides are attached to patients by a mapping TSV with columns `slide` and `patient` \
                 (optional `cancer_type`); with --png-folders, each sub-folder is a patient and each \
                 picture in it a slide. With --rna, the patients come from an RNA cohort (same IDs) \
-                and the new cohort holds both; patients without slides keep no tiles.
+                and the new cohort holds both; patients without slides keep no tiles. The --rna cohort is \
+                validated first, as by `data validate` (exit status 2 if it is not valid).
                   transcriptile data tile-slides --out brca-wsi --mapping slides.tsv --slides svs/ \\
                     --rna brca --tile-size 224 --magnification 10
                   transcriptile data tile-slides --out tiles --png-folders patients/ --tile-size 64 --magnification 20
@@ -182,11 +183,11 @@ extension DataCommand {
         var pngFolders: String?
         @Option(help: "RNA cohort whose patients the slides belong to (matched by patient ID).")
         var rna: String?
-        @Option(help: "Tile edge in pixels.")
+        @Option(help: "Tile edge in pixels (8…4096).")
         var tileSize = 224
-        @Option(help: "Magnification to tile at (e.g. 20, 10, 5); slides must be scanned at this or higher.")
+        @Option(help: "Magnification to tile at (1…400, e.g. 20, 10, 5); slides must be scanned at this or higher.")
         var magnification: Double = 20
-        @Option(help: "Scan magnification for files that do not record one (pictures; default: --magnification).")
+        @Option(help: "Scan magnification for files that do not record one (pictures; 1…400; default: --magnification).")
         var sourceMagnification: Double?
         @Option(help: "Minimum tissue fraction of a kept tile.")
         var minTissue = 0.5
@@ -197,25 +198,20 @@ extension DataCommand {
 
         func validate() throws {
             guard (mapping == nil) != (pngFolders == nil) else { throw ValidationError("give exactly one of --mapping and --png-folders") }
-            guard tileSize >= 8 else { throw ValidationError("--tile-size must be ≥ 8, got \(tileSize)") }
-            guard magnification > 0 else { throw ValidationError("--magnification must be > 0") }
+            try checkRanges([("--tile-size", tileSize, 8...4096), ("--max-tiles", maxTiles, 1...Int.max)])
+            for (name, value) in [("--magnification", magnification), ("--source-magnification", sourceMagnification ?? magnification)] {
+                guard (1...400).contains(value) else { throw ValidationError("\(name) must be in 1…400, got \(value)") }
+            }
             guard (0...1).contains(minTissue) else { throw ValidationError("--min-tissue must be in 0…1, got \(minTissue)") }
-            guard maxTiles >= 1 else { throw ValidationError("--max-tiles must be ≥ 1") }
         }
 
         /// (patient, cancer type or nil, slide path) for every slide, in input order.
         private func slideList() throws -> [(patient: String, type: String?, path: String)] {
             if let pngFolders {
-                let manager = FileManager.default
-                let patients = try manager.contentsOfDirectory(atPath: pngFolders).sorted().filter {
-                    var isDirectory: ObjCBool = false
-                    return manager.fileExists(atPath: "\(pngFolders)/\($0)", isDirectory: &isDirectory) && isDirectory.boolValue
-                }
+                let patients = try directoryEntries(pngFolders).filter { isDirectory("\(pngFolders)/\($0)") }
                 guard !patients.isEmpty else { throw CohortError(file: pngFolders, "has no patient sub-folders") }
                 return try patients.flatMap { patient in
-                    try manager.contentsOfDirectory(atPath: "\(pngFolders)/\(patient)").sorted()
-                        .filter(PictureSource.handles)
-                        .map { (patient, nil, "\(pngFolders)/\(patient)/\($0)") }
+                    try directoryEntries("\(pngFolders)/\(patient)").filter(PictureSource.handles).map { (patient, nil, "\(pngFolders)/\(patient)/\($0)") }
                 }
             }
             let table = try DelimitedTable(path: mapping!)
@@ -223,15 +219,30 @@ extension DataCommand {
             let type = table.header.firstIndex(of: "cancer_type")
             let base = slides ?? URL(fileURLWithPath: mapping!).deletingLastPathComponent().path
             return try table.rows.indices.map { row in
+                try table.checkWidth(row)
                 let fields = table.rows[row]
-                guard fields.count == table.header.count else { throw CohortError(file: table.place(row), "has \(fields.count) fields, the header \(table.header.count)") }
                 let path = fields[slide].hasPrefix("/") ? fields[slide] : "\(base)/\(fields[slide])"
                 return (fields[patient], type.map { fields[$0] }, path)
             }
         }
 
+        /// Whether `path` is a directory.
+        private func isDirectory(_ path: String) -> Bool {
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+        }
+
+        /// The names in a directory, sorted; a CohortError naming it if it is not a readable directory.
+        private func directoryEntries(_ path: String) throws -> [String] {
+            guard isDirectory(path), let names = try? FileManager.default.contentsOfDirectory(atPath: path) else {
+                throw CohortError(file: path, "is not a readable directory: --png-folders needs a folder with one sub-folder of pictures per patient")
+            }
+            return names.sorted()
+        }
+
         func run() throws {
             try output.checkTarget()
+            if let rna { try requireValidCohort(rna) }
             let list = try slideList()
             let tiler = SlideTiler(tileSize: tileSize, magnification: magnification, minTissue: minTissue, maxTiles: maxTiles, seed: seed)
             var tilesOf = [String: [TileRecord]]()
@@ -301,9 +312,9 @@ extension DataCommand {
         var image: [String] = []
         @Option(parsing: .singleValue, help: "Cancer type of each section (repeatable; default unknown).")
         var cancerType: [String] = []
-        @Option(help: "Window around each spot centre, in image pixels.")
+        @Option(help: "Window around each spot centre, in image pixels (8…4096).")
         var window = 224
-        @Option(help: "Stored tile edge (the window is resized to it).")
+        @Option(help: "Stored tile edge (8…4096; the window is resized to it).")
         var tileSize: Int?
 
         func validate() throws {
@@ -312,7 +323,7 @@ extension DataCommand {
                 throw ValidationError("give --counts, --spots and --image once per --patient (\(patient.count) patients, \(counts.count) counts, \(spots.count) spots, \(image.count) images)")
             }
             guard cancerType.isEmpty || cancerType.count == patient.count else { throw ValidationError("give --cancer-type once per --patient, or not at all") }
-            guard window >= 8, (tileSize ?? window) >= 8 else { throw ValidationError("--window and --tile-size must be ≥ 8") }
+            try checkRanges([("--window", window, 8...4096), ("--tile-size", tileSize ?? window, 8...4096)])
         }
 
         func run() throws {

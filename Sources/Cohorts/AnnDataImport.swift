@@ -92,36 +92,48 @@ public enum AnnDataImport {
         return dense
     }
 
-    /// An `obs` column as strings: a categorical (codes + categories; code −1 is missing), or a
-    /// string column.
+    /// An `obs` column as strings, one per observation: a categorical (codes + categories; code
+    /// −1 is missing), or a string column. Throws if its length is not `count`.
     static func column(_ file: HDF5File, _ name: String, legacy: Bool, count: Int) throws -> [String] {
-        let codes: [Int32], categories: [String]
-        if legacy {
-            let fields = try file.fields("/obs")
-            guard fields.contains(name) else {
-                throw CohortError(file: file.path, dataset: "/obs", "has no column \"\(name)\" (columns: \(fields.joined(separator: ", ")))")
-            }
-            guard file.exists("/uns/\(name)_categories") else { return try file.readStringField("/obs", name) }
-            codes = try file.readField("/obs", name, as: Int32.self)
-            categories = try file.readStrings("/uns/\(name)_categories")
-        } else {
-            let path = "/obs/\(name)"
-            guard file.exists(path) else {
-                throw CohortError(file: file.path, dataset: "/obs", "has no column \"\(name)\" (columns: \(try file.members("/obs").filter { !$0.hasPrefix("_") && $0 != "__categories" }.joined(separator: ", ")))")
-            }
-            guard file.isGroup(path) else {
-                guard try file.info(path).typeName == "string" else {
-                    throw CohortError(file: file.path, dataset: path, "is numeric; a cancer-type column must be categorical or strings")
-                }
-                return try file.readStrings(path)
-            }
-            codes = try file.read("\(path)/codes", as: Int32.self, converting: true)
-            categories = try file.readStrings("\(path)/categories")
+        let (dataset, labels) = legacy ? try legacyColumn(file, name) : try currentColumn(file, name)
+        guard labels.count == count else {
+            throw CohortError(file: file.path, dataset: dataset, "\(labels.count) values for \(count) observations: the column and the obs index disagree (re-export the file)")
         }
-        guard codes.count == count else { throw CohortError(file: file.path, dataset: name, "\(codes.count) codes for \(count) observations") }
-        return try codes.enumerated().map { row, code in
+        return labels
+    }
+
+    /// A column of a legacy compound `obs` table (categorical when `uns/<name>_categories` exists).
+    private static func legacyColumn(_ file: HDF5File, _ name: String) throws -> (dataset: String, labels: [String]) {
+        let fields = try file.fields("/obs")
+        guard fields.contains(name) else {
+            throw CohortError(file: file.path, dataset: "/obs", "has no column \"\(name)\" (columns: \(fields.joined(separator: ", ")))")
+        }
+        guard file.exists("/uns/\(name)_categories") else { return ("/obs", try file.readStringField("/obs", name)) }
+        let codes = try file.readField("/obs", name, as: Int32.self), categories = try file.readStrings("/uns/\(name)_categories")
+        return ("/obs", try decode(codes, categories, file, "/obs"))
+    }
+
+    /// A column of a current `obs` group: a string dataset, or a categorical group.
+    private static func currentColumn(_ file: HDF5File, _ name: String) throws -> (dataset: String, labels: [String]) {
+        let path = "/obs/\(name)"
+        guard file.exists(path) else {
+            throw CohortError(file: file.path, dataset: "/obs", "has no column \"\(name)\" (columns: \(try file.members("/obs").filter { !$0.hasPrefix("_") && $0 != "__categories" }.joined(separator: ", ")))")
+        }
+        guard file.isGroup(path) else {
+            guard try file.info(path).typeName == "string" else {
+                throw CohortError(file: file.path, dataset: path, "is numeric; a cancer-type column must be categorical or strings")
+            }
+            return (path, try file.readStrings(path))
+        }
+        let codes = try file.read("\(path)/codes", as: Int32.self, converting: true), categories = try file.readStrings("\(path)/categories")
+        return ("\(path)/codes", try decode(codes, categories, file, "\(path)/codes"))
+    }
+
+    /// Category names of `codes` (−1: "unknown").
+    private static func decode(_ codes: [Int32], _ categories: [String], _ file: HDF5File, _ dataset: String) throws -> [String] {
+        try codes.enumerated().map { row, code in
             guard code < categories.count else {
-                throw CohortError(file: file.path, dataset: name, row: row, "category code \(code) but only \(categories.count) categories")
+                throw CohortError(file: file.path, dataset: dataset, row: row, "category code \(code) but only \(categories.count) categories")
             }
             return code < 0 ? "unknown" : categories[Int(code)]
         }

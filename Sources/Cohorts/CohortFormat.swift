@@ -89,6 +89,30 @@ public struct CohortManifest: Codable, Equatable, Sendable {
         case cancerTypes = "cancer_types", tileSize = "tile_size", survival, truth, shards
     }
 
+    /// Problems with the numbers in `cohort.json` itself, which nothing protects (only the shards
+    /// are hashed): `genes` ≥ 0, `tile_size` in 1…65536, every shard's counts ≥ 0 with totals that
+    /// fit an `Int`, and each shard's `first_patient` equal to the patients of the shards before
+    /// it. `CohortReader` refuses a manifest with any of them; `CohortValidator` lists them all.
+    public func countProblems(path: String) -> [CohortError] {
+        var problems = [CohortError]()
+        func problem(_ message: String) { problems.append(CohortError(file: path, message + " (re-import or re-simulate the cohort)")) }
+        if genes < 0 { problem("genes \(genes): must be ≥ 0") }
+        if let tileSize, !(1...65536).contains(tileSize) { problem("tile_size \(tileSize): must be in 1…65536") }
+        var before = [0, 0, 0]  // patients, tiles and spots of the shards so far
+        for shard in shards {
+            if shard.firstPatient != before[0] {
+                problem("shard \(shard.file): first_patient \(shard.firstPatient), expected \(before[0]) (the patients of the shards before it): shards must number patients contiguously")
+            }
+            for (i, (name, count)) in [("patients", shard.patients), ("tiles", shard.tiles), ("spots", shard.spots)].enumerated() {
+                guard count >= 0 else { problem("shard \(shard.file): \(name) \(count): counts must be ≥ 0"); continue }
+                let (sum, overflow) = before[i].addingReportingOverflow(count)
+                guard !overflow else { problem("shard \(shard.file): \(name) \(count): the cohort's total overflows"); return problems }
+                before[i] = sum
+            }
+        }
+        return problems
+    }
+
     public static func load(from directory: URL) throws -> CohortManifest {
         let url = directory.appendingPathComponent(CohortFormat.manifestName)
         guard let data = try? Data(contentsOf: url) else {

@@ -9,9 +9,12 @@ public final class CohortReader {
     private var files: [HDF5File?]
     private let tileStarts: [Int]
 
+    /// Opens the cohort's `cohort.json`; refuses one whose counts or patient numbering are
+    /// broken (`CohortManifest.countProblems`). The shards are checked only by `CohortValidator`.
     public init(directory: URL) throws {
         self.directory = directory
         manifest = try CohortManifest.load(from: directory)
+        if let problem = manifest.countProblems(path: directory.appendingPathComponent(CohortFormat.manifestName).path).first { throw problem }
         files = Array(repeating: nil, count: manifest.shards.count)
         tileStarts = manifest.shards.reduce(into: [0]) { $0.append($0.last! + $1.tiles) }
     }
@@ -26,18 +29,32 @@ public final class CohortReader {
         return file
     }
 
-    /// The shard holding a global patient index, and the patient's row in it.
-    public func locate(patient: Int) -> (shard: Int, row: Int) {
-        precondition((0..<patients).contains(patient), "patient \(patient) outside 0..<\(patients)")
-        let shard = manifest.shards.lastIndex { $0.firstPatient <= patient }!
+    /// The shard holding a global patient index, and the patient's row in it; throws for an
+    /// index outside the cohort (e.g. a split saved for an earlier version of it).
+    public func locate(patient: Int) throws -> (shard: Int, row: Int) {
+        guard patient >= 0, patient < patients, let shard = manifest.shards.lastIndex(where: { $0.firstPatient <= patient }) else {
+            throw outside("patient", patient, patients)
+        }
         return (shard, patient - manifest.shards[shard].firstPatient)
     }
 
-    /// The shard holding a global tile index, and the tile's row in it.
-    public func locate(tile: Int) -> (shard: Int, row: Int) {
-        precondition((0..<tiles).contains(tile), "tile \(tile) outside 0..<\(tiles)")
-        let shard = tileStarts.lastIndex { $0 <= tile && $0 < tileStarts.last! }!
+    /// The shard holding a global tile index, and the tile's row in it; throws for an index
+    /// outside the cohort.
+    public func locate(tile: Int) throws -> (shard: Int, row: Int) {
+        guard tile >= 0, tile < tiles, let shard = tileStarts.lastIndex(where: { $0 <= tile }) else { throw outside("tile", tile, tiles) }
         return (shard, tile - tileStarts[shard])
+    }
+
+    /// An error for an index outside the cohort, naming its `cohort.json`.
+    private func outside(_ kind: String, _ index: Int, _ count: Int) -> CohortError {
+        CohortError(file: directory.appendingPathComponent(CohortFormat.manifestName).path,
+                    "\(kind) \(index) is outside 0..<\(count): the index does not belong to this cohort (was it re-made with fewer \(kind)s?)")
+    }
+
+    /// An error for a block read from a shard whose size disagrees with `cohort.json`.
+    private func mismatch(_ shard: Int, _ dataset: String, row: Int, _ message: String) -> CohortError {
+        CohortError(file: directory.appendingPathComponent(manifest.shards[shard].file).path, dataset: dataset, row: row,
+                    message + ": run `transcriptile data validate` on the cohort")
     }
 
     /// A per-patient dataset concatenated over all shards.
@@ -56,10 +73,14 @@ public final class CohortReader {
                 try concatenated { try $0.read(CohortFormat.event, as: UInt8.self) }.map { $0 == 1 })
     }
 
-    /// The global patient index of every tile.
+    /// The global patient index of every tile; throws for a tile pointing outside its shard.
     public func tilePatients() throws -> [Int] {
         try manifest.shards.indices.flatMap { shard in
-            try file(shard).read(CohortFormat.tilePatient, as: Int32.self).map { Int($0) + manifest.shards[shard].firstPatient }
+            let owners = try file(shard).read(CohortFormat.tilePatient, as: Int32.self), count = manifest.shards[shard].patients
+            if let row = owners.firstIndex(where: { $0 < 0 || Int($0) >= count }) {
+                throw mismatch(shard, CohortFormat.tilePatient, row: row, "tile points at patient \(owners[row]); this shard has patients 0..<\(count)")
+            }
+            return owners.map { Int($0) + manifest.shards[shard].firstPatient }
         }
     }
 
@@ -70,10 +91,13 @@ public final class CohortReader {
         var out = [Float](repeating: 0, count: patients.count * g)
         var i = 0
         while i < patients.count {
-            let (shard, row) = locate(patient: patients[i])
+            let (shard, row) = try locate(patient: patients[i])
             var run = 1
-            while i + run < patients.count, patients[i + run] == patients[i] + run, locate(patient: patients[i + run]).shard == shard { run += 1 }
+            while i + run < patients.count, patients[i + run] == patients[i] + run, try locate(patient: patients[i + run]).shard == shard { run += 1 }
             let block = try file(shard).readRows(CohortFormat.expression, row..<(row + run), as: Float.self)
+            guard block.count == run * g else {
+                throw mismatch(shard, CohortFormat.expression, row: row, "rows of \(block.count / run) values, cohort.json says \(g) genes")
+            }
             out.replaceSubrange((i * g)..<((i + run) * g), with: block)
             i += run
         }
@@ -82,16 +106,24 @@ public final class CohortReader {
 
     /// The pixels of one tile, [size × size × 3] (reads only that tile's chunk).
     public func tile(_ index: Int) throws -> [UInt8] {
-        let (shard, row) = locate(tile: index)
-        return try file(shard).readRows(CohortFormat.tilePixels, row..<(row + 1), as: UInt8.self)
+        let (shard, row) = try locate(tile: index)
+        let pixels = try file(shard).readRows(CohortFormat.tilePixels, row..<(row + 1), as: UInt8.self)
+        let size = manifest.tileSize ?? 0  // ≤ 65536 (countProblems), so the product fits
+        guard pixels.count == size * size * 3 else {
+            throw mismatch(shard, CohortFormat.tilePixels, row: row, "\(pixels.count) bytes per tile, cohort.json's tile_size \(size) needs \(size * size * 3)")
+        }
+        return pixels
     }
 
     /// Tile `index` with its full-resolution position and pyramid level, as an importer record.
     public func tileRecord(_ index: Int) throws -> TileRecord {
-        let (shard, row) = locate(tile: index)
+        let (shard, row) = try locate(tile: index)
         let size = manifest.tileSize ?? 0
         let xy = try file(shard).readRows(CohortFormat.tileXY, row..<(row + 1), as: Int32.self)
         let level = try file(shard).readRows(CohortFormat.tileLevel, row..<(row + 1), as: Int32.self)
+        guard xy.count == 2, level.count == 1 else {
+            throw mismatch(shard, CohortFormat.tileXY, row: row, "\(xy.count) coordinates and \(level.count) levels for one tile, expected 2 and 1")
+        }
         return TileRecord(image: RGBImage(width: size, height: size, pixels: try tile(index)), x: Int(xy[0]), y: Int(xy[1]), level: Int(level[0]))
     }
 
@@ -102,6 +134,8 @@ public final class CohortReader {
     }
 
     /// Every patient as an importer record (expression, survival; tiles too when `withTiles`).
+    /// Only for a cohort that passed `CohortValidator`: the per-patient datasets are indexed by
+    /// the rows of the IDs, which the validator checks they all have.
     public func patientRecords(withTiles: Bool) throws -> [PatientRecord] {
         let ids = try patientIDs(), types = try cancerTypes(), survival = try survival()
         let expression = try self.expression(Array(0..<patients))

@@ -22,9 +22,9 @@ public struct CohortSummary {
         }
         if manifest.tiles > 0 {
             var counts = [Int](repeating: 0, count: reader.patients)
-            for patient in try reader.tilePatients() { counts[patient] += 1 }
+            for patient in try reader.tilePatients() { counts[patient] += 1 }  // in range: the reader checks
             counts.sort()
-            tilesPerPatient = (counts.first!, counts[counts.count / 2], counts.last!)
+            if let least = counts.first, let most = counts.last { tilesPerPatient = (least, counts[counts.count / 2], most) }
         }
         genePreview = Array(try reader.genes().prefix(6))
         if manifest.genes > 0 {
@@ -61,9 +61,11 @@ public struct CohortSummary {
         return lines
     }
 
-    /// Up to `count` tiles spread evenly over the cohort, in a grid of `columns` with 2-pixel gaps.
+    /// Up to `count` tiles spread evenly over the cohort, in a grid of `columns` with 2-pixel gaps;
+    /// nil when the cohort has no tiles or `count` or `columns` is < 1. Every tile read has the
+    /// manifest's size (`CohortReader.tile` checks), so the rows copied below exist.
     public static func contactSheet(_ reader: CohortReader, count: Int, columns: Int = 8) throws -> RGBImage? {
-        guard let size = reader.manifest.tileSize, reader.tiles > 0 else { return nil }
+        guard let size = reader.manifest.tileSize, reader.tiles > 0, count >= 1, columns >= 1 else { return nil }
         let n = min(count, reader.tiles), columns = min(columns, n), rows = (n + columns - 1) / columns, gap = 2
         var sheet = RGBImage(width: columns * (size + gap) + gap, height: rows * (size + gap) + gap, fill: 255)
         for i in 0..<n {

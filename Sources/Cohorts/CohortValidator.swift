@@ -1,9 +1,9 @@
 import Foundation
 
 /// Checks a cohort directory against the format (Docs/DataFormat.md) and reports every problem
-/// with file, dataset and row: schema version, required datasets, dtypes, shapes, NaN/Inf and
-/// negative values in expression, gene lists equal across shards, survival sanity, tiles that
-/// point at missing patients, empty shards.
+/// with file, dataset and row: schema version, the counts and patient numbering in `cohort.json`,
+/// required datasets, dtypes, shapes, NaN/Inf and negative values in expression, gene lists equal
+/// across shards, survival sanity, tiles that point at missing patients, empty shards.
 public struct CohortValidator {
     public let directory: URL
     /// Expression rows read per block (bounds memory on large cohorts).
@@ -15,7 +15,7 @@ public struct CohortValidator {
     public func validate() throws -> [CohortError] {
         let manifest = try CohortManifest.load(from: directory)
         let manifestPath = directory.appendingPathComponent(CohortFormat.manifestName).path
-        var problems = [CohortError]()
+        var problems = manifest.countProblems(path: manifestPath)
         if manifest.shards.isEmpty { problems.append(CohortError(file: manifestPath, "lists no shards")) }
         var referenceGenes: (file: String, genes: [String])?
         var events = 0, patients = 0
@@ -76,7 +76,11 @@ public struct CohortValidator {
         /// Checks presence, dtype and shape (nil entries are free); returns the info if usable.
         func expect(_ name: String, _ type: String, _ shape: [Int?]) -> DatasetInfo? {
             guard file.exists(name) else { problem(name, "missing dataset (required by schema \(CohortFormat.schemaVersion))"); return nil }
-            guard let info = try? file.info(name) else { problem(name, "unreadable (truncated or corrupt?)"); return nil }
+            let info: DatasetInfo
+            do { info = try file.info(name) } catch {
+                result.problems.append(error as? CohortError ?? CohortError(file: path, dataset: name, "unreadable (truncated or corrupt?)"))
+                return nil
+            }
             guard info.typeName == type else { problem(name, "stored as \(info.typeName), expected \(type)"); return nil }
             let matches = info.shape.count == shape.count && zip(info.shape, shape).allSatisfy { $1 == nil || $0 == $1 }
             guard matches else {

@@ -57,6 +57,13 @@ public struct DelimitedTable {
     /// "path:line" of a row, for error messages.
     public func place(_ row: Int) -> String { "\(path):\(lineNumbers[row])" }
 
+    /// Throws, naming the line, unless row `row` has as many fields as the header.
+    public func checkWidth(_ row: Int) throws {
+        guard rows[row].count == header.count else {
+            throw CohortError(file: place(row), "has \(rows[row].count) fields, the header \(header.count) (a truncated line?)")
+        }
+    }
+
     /// A field parsed as a number, or an error naming the file, line and column.
     public func number(_ row: Int, _ column: Int) throws -> Float {
         let field = rows[row].indices.contains(column) ? rows[row][column].trimmingCharacters(in: .whitespaces) : ""

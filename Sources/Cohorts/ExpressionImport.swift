@@ -42,6 +42,13 @@ func checkKind(_ kind: String, _ values: [Float], _ place: String) throws {
     }
 }
 
+/// `days` if it is a usable survival time (finite and ≥ 0); otherwise an error naming `place`.
+@discardableResult
+func checkSurvival(_ days: Float, _ place: String) throws -> Float {
+    guard days.isFinite, days >= 0 else { throw CohortError(file: place, "survival time \(days) days: must be finite and ≥ 0 (correct the source)") }
+    return days
+}
+
 /// Samples × genes tables (CSV or TSV, e.g. the Khan microarray files): one row per sample, one
 /// column per gene, an optional first column of sample IDs (an empty or "id" header cell, or a
 /// header one field shorter than the rows, as R writes it), and an optional labels file with one
@@ -150,7 +157,7 @@ public enum ARFFImport {
             try checkKind(kind, expression, "\(path):\(line)")
             var patient = PatientRecord(id: String(format: "%@-%04d", stem, patients.count + 1), cancerType: 0, expression: expression)
             if let time, let event {
-                patient.survivalDays = try number(time)
+                patient.survivalDays = try checkSurvival(try number(time), "\(path):\(line)")
                 let e = fields[event]
                 guard e == "0" || e == "1" else { throw CohortError(file: "\(path):\(line)", "event attribute \(attributes[event].name) is \"\(e)\": must be 0 or 1") }
                 patient.event = e == "1"
@@ -198,6 +205,7 @@ public enum GDCStarImport {
             }
             let table = try DelimitedTable(path: path)
             let idColumn = try table.column("gene_id"), valueColumn = try table.column(valueName)
+            for row in table.rows.indices { try table.checkWidth(row) }
             let rows = table.rows.indices.filter { !table.rows[$0][idColumn].hasPrefix("N_") }
             let ids = rows.map { table.rows[$0][idColumn] }
             if let genes, genes != ids {
@@ -264,9 +272,7 @@ struct ClinicalTable {
             case "'--", "Not Reported", "Unknown", "": survival = nil
             default: throw CohortError(file: place, "vital_status \"\(status)\" is neither Alive nor Dead")
             }
-            if let (days, _) = survival, !(days >= 0) {
-                throw CohortError(file: place, "case \(id): survival time \(days) days is negative")
-            }
+            if let (days, _) = survival { try checkSurvival(days, "\(place): case \(id)") }
             records[id] = (row[type] == "'--" ? "unknown" : row[type], survival)
         }
     }

@@ -34,6 +34,8 @@ public struct DatasetInfo: Equatable, Sendable {
     public var shape: [Int]
     /// "float32", "float64", "int8"…"int64", "uint8"…"uint64", "string", or "other".
     public var typeName: String
+    /// The number of elements. `HDF5File` checks, before returning an info, that this product
+    /// fits an `Int` and is plausible for the size of the file.
     public var count: Int { shape.reduce(1, *) }
 
     public init(shape: [Int], typeName: String) { (self.shape, self.typeName) = (shape, typeName) }
@@ -174,7 +176,7 @@ public final class HDF5File {
     public func info(_ name: String) throws -> DatasetInfo {
         let dataset = try openDataset(name)
         defer { H5Dclose(dataset) }
-        return Self.info(of: dataset)
+        return try info(of: dataset, name)
     }
 
     /// The whole dataset, which must be stored as `T` unless `converting` (then any integer or
@@ -186,7 +188,7 @@ public final class HDF5File {
     /// Rows `rows` along the first axis (all of them when nil), stored as `T` unless `converting`.
     public func readRows<T: HDF5Scalar>(_ name: String, _ rows: Range<Int>?, as _: T.Type = T.self, converting: Bool = false) throws -> [T] {
         let dataset = try openDatasetKept(name)
-        let info = Self.info(of: dataset)
+        let info = try self.info(of: dataset, name)
         let numeric = info.typeName.hasPrefix("int") || info.typeName.hasPrefix("uint") || info.typeName.hasPrefix("float")
         guard info.typeName == T.typeName || (converting && numeric) else {
             throw error(name, "stored as \(info.typeName), expected \(converting ? "numbers" : T.typeName)")
@@ -225,7 +227,7 @@ public final class HDF5File {
     public func readStrings(_ name: String) throws -> [String] {
         let dataset = try openDataset(name)
         defer { H5Dclose(dataset) }
-        let info = Self.info(of: dataset)
+        let info = try self.info(of: dataset, name)
         guard info.typeName == "string" else { throw error(name, "stored as \(info.typeName), expected strings") }
         let stored = H5Dget_type(dataset), space = H5Dget_space(dataset)
         defer { H5Tclose(stored); H5Sclose(space) }
@@ -248,7 +250,7 @@ public final class HDF5File {
         let stored = H5Aget_type(handle), space = H5Aget_space(handle)
         defer { H5Tclose(stored); H5Sclose(space) }
         guard H5Tget_class(stored) == H5T_STRING else { throw error(object, "attribute \(attribute) is not a string") }
-        let count = max(1, Int(H5Sget_simple_extent_npoints(space)))
+        let count = max(1, try checkedShape(space, elementBytes: H5Tget_size(stored), "\(object) attribute \(attribute)").count)
         return try Self.decodeStrings(stored: stored, space: space, count: count) { type, buffer in
             guard H5Aread(handle, type, buffer) >= 0 else { throw error(object, "cannot read attribute \(attribute)") }
         }
@@ -312,7 +314,8 @@ public final class HDF5File {
         let space = H5Aget_space(handle), stored = H5Aget_type(handle)
         defer { H5Aclose(handle); H5Sclose(space); H5Tclose(stored) }
         guard H5Tget_class(stored) == H5T_INTEGER else { throw error(object, "attribute \(attribute) is not an integer") }
-        var values = [Int64](repeating: 0, count: max(1, Int(H5Sget_simple_extent_npoints(space))))
+        let count = try checkedShape(space, elementBytes: 8, "\(object) attribute \(attribute)").count
+        var values = [Int64](repeating: 0, count: max(1, count))
         guard H5Aread(handle, chdf5_native_int64(), &values) >= 0 else { throw error(object, "cannot read attribute \(attribute)") }
         return values.map(Int.init)
     }
@@ -323,8 +326,10 @@ public final class HDF5File {
         let stored = H5Dget_type(dataset)
         defer { H5Tclose(stored); H5Dclose(dataset) }
         guard H5Tget_class(stored) == H5T_COMPOUND else { return [] }
-        return (0..<UInt32(H5Tget_nmembers(stored))).map { index in
-            let pointer = H5Tget_member_name(stored, index)!
+        let members = H5Tget_nmembers(stored)
+        guard members >= 0 else { throw error(name, "unreadable table type (file corrupt?)") }
+        return try (0..<UInt32(members)).map { index in
+            guard let pointer = H5Tget_member_name(stored, index) else { throw error(name, "field \(index) has no readable name (file corrupt?)") }
             defer { H5free_memory(pointer) }
             return String(cString: pointer)
         }
@@ -372,7 +377,7 @@ public final class HDF5File {
         }
         let member = H5Tget_member_type(stored, UInt32(index))
         defer { H5Tclose(member) }
-        return try body(dataset, member, Self.info(of: dataset).count)
+        return try body(dataset, member, try info(of: dataset, name).count)
     }
 
     private func openDatasetKept(_ name: String) throws -> hid_t {
@@ -389,23 +394,56 @@ public final class HDF5File {
         return dataset
     }
 
-    private static func info(of dataset: hid_t) -> DatasetInfo {
+    private func info(of dataset: hid_t, _ name: String) throws -> DatasetInfo {
         let space = H5Dget_space(dataset), type = H5Dget_type(dataset)
         defer { H5Sclose(space); H5Tclose(type) }
+        let shape = try checkedShape(space, elementBytes: H5Tget_size(type), name).shape
+        let bits = H5Tget_size(type) * 8
+        let typeName: String
+        switch H5Tget_class(type) {
+        case H5T_FLOAT: typeName = "float\(bits)"
+        case H5T_INTEGER: typeName = (H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int") + "\(bits)"
+        case H5T_STRING: typeName = "string"
+        case H5T_COMPOUND: typeName = "compound"
+        default: typeName = "other"
+        }
+        return DatasetInfo(shape: shape, typeName: typeName)
+    }
+
+    /// Stored bytes a dataset may declare per byte of its file: deflate, the filter HDF5 files
+    /// use, compresses at most ~1032:1, so more than twice that means the header is corrupt.
+    private static let maximumExpansion = 2048
+    /// What any dataset may declare whatever the file's size (chunks never written read as fill
+    /// values and take no space, so a small file may legitimately declare some).
+    private static let minimumAllowance = 64 << 20
+
+    /// The shape of a dataspace, with its element count, checked before anything is allocated
+    /// from it: every dimension fits an `Int`, their product does not overflow, and the elements
+    /// (`elementBytes` each) are at most `maximumExpansion` × the file's bytes, or
+    /// `minimumAllowance`. Anything else is a corrupt header, refused with the dataset named.
+    private func checkedShape(_ space: hid_t, elementBytes: Int, _ name: String) throws -> (shape: [Int], count: Int) {
         let rank = Int(H5Sget_simple_extent_ndims(space))
         var dims = [hsize_t](repeating: 0, count: max(rank, 1))
-        H5Sget_simple_extent_dims(space, &dims, nil)
-        let shape = dims.prefix(rank).map { Int($0) }
-        let bits = H5Tget_size(type) * 8
-        let name: String
-        switch H5Tget_class(type) {
-        case H5T_FLOAT: name = "float\(bits)"
-        case H5T_INTEGER: name = (H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int") + "\(bits)"
-        case H5T_STRING: name = "string"
-        case H5T_COMPOUND: name = "compound"
-        default: name = "other"
+        guard rank >= 0, H5Sget_simple_extent_dims(space, &dims, nil) >= 0 else { throw error(name, "unreadable dataspace (file corrupt?)") }
+        let corrupt = "the file is corrupt (re-export or re-download it)"
+        var shape = [Int](), count = 1
+        for dim in dims.prefix(rank) {
+            guard let size = Int(exactly: dim), case let (product, false) = count.multipliedReportingOverflow(by: size) else {
+                throw error(name, "declares dimensions \(Array(dims.prefix(rank))) whose product overflows: \(corrupt)")
+            }
+            shape.append(size)
+            count = product
         }
-        return DatasetInfo(shape: shape, typeName: name)
+        var fileBytes: hsize_t = 0
+        H5Fget_filesize(id, &fileBytes)
+        let (expanded, huge) = Int(clamping: fileBytes).multipliedReportingOverflow(by: Self.maximumExpansion)
+        let allowed = max(Self.minimumAllowance, huge ? .max : expanded)
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: max(elementBytes, 1))
+        guard !overflow, bytes <= allowed else {
+            throw error(name, "declares \(shape) = \(count) elements of \(elementBytes) bytes, more than a file of \(fileBytes) bytes can hold "
+                + "(at most \(Self.maximumExpansion)× its size, or \(Self.minimumAllowance >> 20) MiB): \(corrupt)")
+        }
+        return (shape, count)
     }
 
     private func error(_ dataset: String, _ message: String) -> CohortError {

@@ -38,11 +38,24 @@ public struct RGBImage: Equatable, Sendable {
             throw CohortError(file: path, "is not a readable PNG: \(message(of: &image))")
         }
         image.format = cimagecodecs_png_format_rgb()
+        try checkSize(Int(image.width), Int(image.height), "PNG", path)
         var pixels = [UInt8](repeating: 0, count: Int(image.width) * Int(image.height) * 3)
         guard png_image_finish_read(&image, nil, &pixels, 0, nil) != 0 else {
             throw CohortError(file: path, "is a damaged PNG: \(message(of: &image))")
         }
         return RGBImage(width: Int(image.width), height: Int(image.height), pixels: pixels)
+    }
+
+    /// The most pixels a decoded picture may have: 2^28 (768 MiB of RGB), checked against the
+    /// header before the pixels are allocated. Larger scans are slides, read in regions by OpenSlide.
+    public static let maximumPixels = 1 << 28
+
+    private static func checkSize(_ width: Int, _ height: Int, _ format: String, _ path: String) throws {
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        guard !overflow, pixels <= maximumPixels else {
+            throw CohortError(file: path, "\(format) declares \(width)×\(height) pixels, more than the \(maximumPixels) (2^28) this program decodes: "
+                + "downscale the image, or tile it as a slide (OpenSlide reads it in regions)")
+        }
     }
 
     private static func message(of image: inout png_image) -> String {
@@ -57,6 +70,7 @@ public struct RGBImage: Equatable, Sendable {
         guard tjDecompressHeader3(handle, &input, UInt(bytes.count), &width, &height, &subsampling, &colorspace) == 0 else {
             throw CohortError(file: path, "is not a readable JPEG: \(String(cString: tjGetErrorStr2(handle)))")
         }
+        try checkSize(Int(width), Int(height), "JPEG", path)
         var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)
         guard tjDecompress2(handle, &input, UInt(bytes.count), &pixels, width, 0, height, Int32(TJPF_RGB.rawValue), 0) == 0 else {
             throw CohortError(file: path, "is a damaged JPEG: \(String(cString: tjGetErrorStr2(handle)))")

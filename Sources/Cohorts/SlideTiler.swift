@@ -112,15 +112,26 @@ public struct SlideTiler: Sendable {
         public var threshold: Int
     }
 
+    /// The tiles of one slide. Throws, naming the slide, when its objective power is missing,
+    /// not finite and > 0, or below `magnification`, or a tile's full-resolution edge is not a
+    /// positive `Int`.
     public func tiles(of slide: SlideSource) throws -> Result {
         guard let objective = slide.objectivePower else {
             throw CohortError(file: slide.path, "records no objective power: give the scan magnification (--source-magnification)")
+        }
+        guard objective.isFinite, objective > 0 else {
+            throw CohortError(file: slide.path, "records objective power \(objective)×: a scan magnification must be finite and > 0 "
+                + "(give pictures --source-magnification; re-export a slide whose metadata is damaged)")
         }
         guard magnification <= objective * 1.0001 else {
             throw CohortError(file: slide.path, "scanned at \(objective)×: cannot tile at \(magnification)× (choose ≤ \(objective)×)")
         }
         let downsample = objective / magnification
-        let footprint = Int((Double(tileSize) * downsample).rounded())  // tile edge at full resolution
+        let edge = (Double(tileSize) * downsample).rounded()  // tile edge at full resolution
+        guard let footprint = Int(exactly: edge), footprint >= 1 else {
+            throw CohortError(file: slide.path, "a \(tileSize)-px tile at \(magnification)× spans \(edge) px of this \(objective)× scan: "
+                + "choose a magnification between 1× and \(objective)×")
+        }
         let maskScale = max(1, Double(max(slide.width, slide.height)) / Double(thumbnailSide))
         let thumbnail = try slide.region(x: 0, y: 0, width: slide.width, height: slide.height, downsample: maskScale).image
         let (mask, threshold) = Self.tissueMask(thumbnail)

@@ -28,11 +28,17 @@ public enum SpatialImport {
             let columns = try genes.map { try table.column($0) }
             let spotTable = try DelimitedTable(path: section.spots)
             let x = try spotTable.column("X"), y = try spotTable.column("Y")
+            let image = try RGBImage(contentsOf: section.image)
             var centre = [String: (Int, Int)]()
             for row in spotTable.rows.indices {
-                centre[spotTable.rows[row][0]] = (Int(try spotTable.number(row, x).rounded()), Int(try spotTable.number(row, y).rounded()))
+                let name = spotTable.rows[row][0], px = try spotTable.number(row, x), py = try spotTable.number(row, y)
+                // Checked as floats: Int(_:) traps on values beyond Int's range.
+                guard (0..<Float(image.width)).contains(px.rounded()), (0..<Float(image.height)).contains(py.rounded()) else {
+                    throw CohortError(file: spotTable.place(row), "spot \(name) at (\(px), \(py)) lies outside the \(image.width)×\(image.height) "
+                        + "image \(section.image): positions must be pixel coordinates inside the section's image")
+                }
+                centre[name] = (Int(px.rounded()), Int(py.rounded()))
             }
-            let image = try RGBImage(contentsOf: section.image)
             var bulk = [Float](repeating: 0, count: genes.count), tiles = [TileRecord](), missing = 0
             for row in table.rows.indices {
                 let name = table.rows[row][0]
@@ -40,9 +46,6 @@ public enum SpatialImport {
                     throw CohortError(file: table.place(row), "spot name \"\(name)\" is not of the form XxY")
                 }
                 guard let (cx, cy) = centre[name] else { missing += 1; continue }
-                guard (0..<image.width).contains(cx), (0..<image.height).contains(cy) else {
-                    throw CohortError(file: section.spots, "spot \(name) at pixel (\(cx), \(cy)) lies outside the \(image.width)×\(image.height) image \(section.image)")
-                }
                 let counts = try columns.map { try table.number(row, $0) }
                 try checkKind("counts", counts, table.place(row))
                 for g in counts.indices { bulk[g] += counts[g] }

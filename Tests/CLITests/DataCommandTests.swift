@@ -70,4 +70,57 @@ final class DataCommandTests: XCTestCase {
         XCTAssertEqual(missing.status, 2, missing.output)
         XCTAssertTrue(missing.stderr.contains("cohort.json: missing: is \(work.path) a cohort directory?"), missing.output)
     }
+
+    func testOptionRangesAreCheckedBeforeAnyWork() throws {
+        let cohort = work.appendingPathComponent("sim").path
+        for (option, value, message) in [("--tile-size", "1025", "--tile-size must be in 8…1024, got 1025"),
+                                         ("--genes", "100001", "--genes must be in 8…100000, got 100001"),
+                                         ("--tiles-per-patient", "10001", "--tiles-per-patient must be in 0…10000, got 10001"),
+                                         ("--cancer-types", "65", "--cancer-types must be in 1…64, got 65"),
+                                         ("--patients", "1000001", "--patients must be in 1…1000000, got 1000001")] {
+            var arguments = ["data", "simulate", "--out", cohort, "--patients", "1", "--tiles-per-patient", "0", "--genes", "8"]
+            arguments += [option, value]
+            let result = try ProcessRunner.run(transcriptile, arguments, timeout: 60)
+            XCTAssertEqual(result.status, 2, result.output)
+            XCTAssertTrue(result.stderr.contains(message), result.output)
+        }
+        let out = work.appendingPathComponent("out").path
+        for (arguments, message) in [
+            (["tile-slides", "--png-folders", data, "--magnification", "0.5"], "--magnification must be in 1…400, got 0.5"),
+            (["tile-slides", "--png-folders", data, "--source-magnification", "inf"], "--source-magnification must be in 1…400, got inf"),
+            (["import-spatial", "--patient", "P", "--counts", "c.tsv", "--spots", "s.csv", "--image", "i.jpg", "--window", "4097"],
+             "--window must be in 8…4096, got 4097"),
+        ] {
+            let result = try ProcessRunner.run(transcriptile, ["data"] + arguments + ["--out", out], timeout: 60)
+            XCTAssertEqual(result.status, 2, result.output)
+            XCTAssertTrue(result.stderr.contains(message), result.output)
+        }
+        let file = "\(data)/ihc.png"
+        let notFolder = try ProcessRunner.run(transcriptile, ["data", "tile-slides", "--png-folders", file, "--out", out], timeout: 60)
+        XCTAssertEqual(notFolder.status, 2, notFolder.output)
+        XCTAssertTrue(notFolder.stderr.contains("transcriptile: bad input: \(file): is not a readable directory: --png-folders needs a folder with one sub-folder of pictures per patient"), notFolder.output)
+    }
+
+    func testCommandsReadingACohortValidateItFirst() throws {
+        let cohort = work.appendingPathComponent("demo").path
+        XCTAssertEqual(try run(["data", "simulate", "--out", cohort, "--patients", "4", "--genes", "16", "--tile-size", "16", "--tiles-per-patient", "1"]).status, 0)
+        let shard = URL(fileURLWithPath: cohort).appendingPathComponent("shard-00000.h5")
+        let handle = try FileHandle(forWritingTo: shard)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data([0]))  // still readable HDF5, but no longer the bytes cohort.json records
+        try handle.close()
+        let pictures = work.appendingPathComponent("pictures/P1")
+        try FileManager.default.createDirectory(at: pictures, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "\(data)/ihc.png", toPath: pictures.appendingPathComponent("a.png").path)
+        for arguments in [["inspect", cohort, "--sheet", "none"],
+                          ["tile-slides", "--out", work.appendingPathComponent("tiled").path, "--png-folders", pictures.deletingLastPathComponent().path,
+                           "--rna", cohort, "--tile-size", "64"]] {
+            let result = try ProcessRunner.run(transcriptile, ["data"] + arguments, timeout: 120)
+            XCTAssertEqual(result.status, 2, result.output)
+            XCTAssertTrue(result.stderr.contains("invalid: \(shard.path): "), result.output)
+            XCTAssertTrue(result.stderr.contains("the file changed after it was written"), result.output)
+            XCTAssertTrue(result.stderr.contains("\(cohort): 1 problem(s)"), result.output)
+            XCTAssertTrue(result.stdout.isEmpty, result.output)
+        }
+    }
 }

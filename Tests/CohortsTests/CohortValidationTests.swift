@@ -83,6 +83,55 @@ final class CohortValidationTests: XCTestCase {
         XCTAssertTrue(found.contains { $0.hasPrefix(file) && $0.contains("cohort.json records") && $0.hasSuffix("the file changed after it was written (copy it again from the source, or re-import)") }, "\(found)")
     }
 
+    /// Edits `cohort.json` as JSON (its numbers are user input: nothing protects them).
+    private func editManifest(_ edit: (inout [String: Any]) -> Void) throws {
+        let url = directory.appendingPathComponent(CohortFormat.manifestName)
+        var json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        edit(&json)
+        try JSONSerialization.data(withJSONObject: json).write(to: url)
+    }
+
+    private func editShard(_ index: Int, _ key: String, _ value: Int) throws {
+        try editManifest { json in
+            var shards = json["shards"] as! [[String: Any]]
+            shards[index][key] = value
+            json["shards"] = shards
+        }
+    }
+
+    func testShardNumberingAndCountsInManifest() throws {
+        _ = try simulate()
+        let manifest = directory.appendingPathComponent(CohortFormat.manifestName).path
+        try editShard(0, "first_patient", 1)
+        try editShard(2, "tiles", -4)
+        let found = try problems()
+        XCTAssertTrue(found.contains("\(manifest): shard shard-00000.h5: first_patient 1, expected 0 (the patients of the shards before it): "
+            + "shards must number patients contiguously (re-import or re-simulate the cohort)"), "\(found)")
+        XCTAssertTrue(found.contains("\(manifest): shard shard-00002.h5: tiles -4: counts must be ≥ 0 (re-import or re-simulate the cohort)"), "\(found)")
+        XCTAssertThrowsError(try CohortReader(directory: directory)) { error in
+            XCTAssertTrue("\(error)".hasSuffix("first_patient 1, expected 0 (the patients of the shards before it): shards must number patients contiguously (re-import or re-simulate the cohort)"), "\(error)")
+        }
+    }
+
+    func testReaderRefusesIndicesAndWidthsOutsideTheCohort() throws {
+        _ = try simulate()
+        let reader = try CohortReader(directory: directory)
+        XCTAssertThrowsError(try reader.expression([3, 12])) { error in
+            XCTAssertTrue("\(error)".hasSuffix("cohort.json: patient 12 is outside 0..<12: the index does not belong to this cohort (was it re-made with fewer patients?)"), "\(error)")
+        }
+        XCTAssertThrowsError(try reader.tile(-1)) { error in
+            XCTAssertTrue("\(error)".hasSuffix("cohort.json: tile -1 is outside 0..<24: the index does not belong to this cohort (was it re-made with fewer tiles?)"), "\(error)")
+        }
+        try editManifest { $0["genes"] = 41; $0["tile_size"] = 20 }
+        let edited = try CohortReader(directory: directory), shard = directory.appendingPathComponent("shard-00000.h5").path
+        XCTAssertThrowsError(try edited.expression([0])) { error in
+            XCTAssertEqual("\(error)", "\(shard): /rna/expression row 0: rows of 40 values, cohort.json says 41 genes: run `transcriptile data validate` on the cohort")
+        }
+        XCTAssertThrowsError(try edited.tile(1)) { error in
+            XCTAssertEqual("\(error)", "\(shard): /tiles/pixels row 1: 768 bytes per tile, cohort.json's tile_size 20 needs 1200: run `transcriptile data validate` on the cohort")
+        }
+    }
+
     func testGeneMismatchAcrossShards() throws {
         _ = try simulate()
         var genes = TissueSimulator(patients: 1, genes: 40).geneNames

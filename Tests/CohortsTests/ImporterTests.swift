@@ -6,8 +6,8 @@ import XCTest
 /// Every importer on real files (Tests/Fixtures/data, provenance in its README): the cohort it
 /// writes is valid and holds the source's values; broken inputs get a message naming the place.
 final class ImporterTests: XCTestCase {
-    private let data = ProcessRunner.repositoryRoot.appendingPathComponent("Tests/Fixtures/data").path
-    private var out: URL!
+    let data = ProcessRunner.repositoryRoot.appendingPathComponent("Tests/Fixtures/data").path
+    var out: URL!
 
     override func setUpWithError() throws {
         out = FileManager.default.temporaryDirectory.appendingPathComponent("import-\(UUID().uuidString)")
@@ -22,7 +22,7 @@ final class ImporterTests: XCTestCase {
         return try CohortReader(directory: out)
     }
 
-    private func assertThrows(_ expected: String, _ body: () throws -> Any, file: StaticString = #filePath, line: UInt = #line) {
+    func assertThrows(_ expected: String, _ body: () throws -> Any, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertThrowsError(try body(), file: file, line: line) { error in
             XCTAssertTrue("\(error)".hasSuffix(expected), "\(error)", file: file, line: line)
         }
