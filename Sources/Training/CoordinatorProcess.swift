@@ -22,6 +22,8 @@ public enum CoordinatorProcess {
             return 1
         }
         StopSignal.install()
+        let hosts: [String]
+        do { hosts = try RankHosts.gather(world) } catch { world.abort("coordinator: cannot learn the workers' hosts: \(error)") }
         let planned: Result<(RunPlan, EffectiveConfig), any Error>
         if world.size < 2 {
             planned = .failure(TrainingError.plan("""
@@ -36,7 +38,7 @@ public enum CoordinatorProcess {
             switch planned {
             case let .success((plan, effective)):
                 try start(world, .plan(plan))
-                return try Monitor(plan: plan, effective: effective, world: world).run()
+                return try Monitor(plan: plan, effective: effective, world: world, hosts: hosts).run()
             case let .failure(error):
                 let code: Int32 = (error as? TrainingError)?.exitCode ?? (error is ConfigError || error is CohortError || error is CheckpointError ? 2 : 1)
                 Console.error("transcriptile-coordinator: \(error)\n")
@@ -189,6 +191,8 @@ public enum CoordinatorProcess {
 private final class Monitor {
     private let plan: RunPlan
     private let world: Communicator
+    /// Each world rank's host, to name a lost worker's machine.
+    private let hosts: [String]
     private let records: RunRecords
     private let workers: Int
     private let progress: ProgressLine
@@ -215,8 +219,9 @@ private final class Monitor {
     /// Metrics lines that could not be appended (a full disk); the first failure is shown.
     private var lostMetricsLines = 0
 
-    init(plan: RunPlan, effective: EffectiveConfig, world: Communicator) throws {
+    init(plan: RunPlan, effective: EffectiveConfig, world: Communicator, hosts: [String]) throws {
         self.plan = plan
+        self.hosts = hosts
         self.world = world
         workers = plan.workers
         effectiveYAML = effective.yaml
@@ -304,7 +309,7 @@ private final class Monitor {
         case .failure:
             let failure = try decoder.decode(Failure.self, from: bytes)
             progress.finish()
-            world.abort("worker \(failure.worker) (rank \(source)) failed: \(failure.message)", code: failure.exitCode)
+            world.abort("worker \(failure.worker) (rank \(source) on \(host(source))) failed: \(failure.message)", code: failure.exitCode)
         case .evaluation:
             let report = try decoder.decode(EvaluationReport.self, from: bytes)
             evaluations.append(report)
@@ -396,6 +401,8 @@ private final class Monitor {
         progress.update(step: step + 1, epoch: first.epoch, loss: loss, samplesPerSecond: Double(samples) / max(seconds, 1e-9), elapsed: elapsed)
     }
 
+    private func host(_ rank: Int) -> String { hosts.indices.contains(rank) ? hosts[rank] : "?" }
+
     /// Ends the job if a worker went silent (no message, not even a heartbeat, for
     /// `liveness.timeout_s`), or if nobody made progress for that long and ten times the slowest
     /// step — naming the silent workers, or else the ones that fell behind.
@@ -403,7 +410,7 @@ private final class Monitor {
         let timeout = plan.config.liveness.timeoutS
         let silent = lastSeen.indices.filter { now - lastSeen[$0] > timeout }
         func named(_ workers: [Int]) -> String {
-            workers.map { "worker \($0) (rank \($0 + 1), last \(position[$0].text))" }.joined(separator: ", ")
+            workers.map { "worker \($0) (rank \($0 + 1) on \(host($0 + 1)), last \(position[$0].text))" }.joined(separator: ", ")
         }
         if !silent.isEmpty {
             world.abort("\(named(silent)) stopped answering: nothing, not even a heartbeat, for \(Int(timeout)) s (liveness.timeout_s). Ending the job.")

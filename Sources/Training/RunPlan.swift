@@ -1,5 +1,6 @@
 import Checkpoints
 import Cohorts
+import Distributed
 import Foundation
 
 /// What the coordinator decides before training and broadcasts to every worker (DESIGN §2):
@@ -72,6 +73,17 @@ enum MessageTag: Int {
     case heartbeat = 16
     /// Worker → coordinator, after writing (or failing to write) its checkpoint shard: `ShardReport`.
     case checkpoint = 17
+}
+
+/// Every rank's host name, gathered on the coordinator at start (every rank calls it first), so
+/// that a lost worker is named with its machine.
+enum RankHosts {
+    /// On the coordinator: the host of each world rank; elsewhere: empty.
+    static func gather(_ world: Communicator) throws -> [String] {
+        let name = (try? Communicator.processorName()) ?? "?"
+        let gathered = try world.gatherBytes(Array(name.utf8), root: 0)
+        return (gathered ?? []).map { String(decoding: $0, as: UTF8.self) }
+    }
 }
 
 /// The plan broadcast, or why there is none (every rank then exits with `exitCode`).

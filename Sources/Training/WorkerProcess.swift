@@ -23,6 +23,7 @@ public enum WorkerProcess {
         }
         StopSignal.install()
         do {
+            _ = try RankHosts.gather(world)
             let bytes = try world.broadcastBytes([], root: 0)
             let workers = try world.split(color: 0, key: world.rank)!
             switch try JSONDecoder.lenient.decode(PlanMessage.self, from: Data(bytes)) {

@@ -14,11 +14,15 @@ public enum RankTests {
     }
 
     /// Runs the XCTest class `testClass` (as `Module.Class`) on `ranks` ranks and returns the job's
-    /// result. Each rank prints XCTest's own summary line.
-    public static func launch(_ testClass: String, ranks: Int, timeout: TimeInterval = 300) throws -> ProcessRunner.Result {
-        try ProcessRunner.mpirun(
-            ranks: ranks, ProcessRunner.productsFolder.path + "/TranscriptilePackageTests.xctest", [testClass],
-            environment: [variable: "1"], timeout: timeout)
+    /// result. Each rank prints XCTest's own summary line. `via` runs launch/mpirun through
+    /// another command (e.g. `launch/testcluster exec h1`); `mpiArguments` go to mpirun (e.g.
+    /// `--hostfile F`).
+    public static func launch(_ testClass: String, ranks: Int, timeout: TimeInterval = 300,
+                              via prefix: [String] = [], mpiArguments: [String] = []) throws -> ProcessRunner.Result {
+        let mpirun = ProcessRunner.repositoryRoot.appendingPathComponent("launch/mpirun").path
+        let command = prefix + [mpirun] + mpiArguments
+            + ["-x", variable, "-np", "\(ranks)", ProcessRunner.productsFolder.path + "/TranscriptilePackageTests.xctest", testClass]
+        return try ProcessRunner.run(command[0], Array(command.dropFirst()), environment: [variable: "1"], timeout: timeout)
     }
 
     /// Each test case's outcomes over all ranks, from XCTest's "Test Case '…' passed (…)" lines:

@@ -139,7 +139,7 @@ final class TrainingRunTests: XCTestCase {
     /// the liveness bound, and the message names it.
     func testHungWorkerEndsTheJobNamingItsRank() throws {
         try assertWorkerLossEndsTheJob(signal: SIGSTOP) { result in
-            XCTAssertTrue(result.stderr.contains("worker 1 (rank 2, last "), result.output)
+            XCTAssertTrue(result.stderr.contains("worker 1 (rank 2 on "), "names the rank and its host\n" + result.output)
             XCTAssertTrue(result.stderr.contains("stopped answering: nothing, not even a heartbeat, for 5 s"), result.output)
         }
     }
