@@ -450,7 +450,7 @@ private final class Monitor {
                        "samples_per_s": Double(completed.map(\.samples).reduce(0, +)) / max(completed.map(\.seconds).reduce(0, +), 1e-9),
                        "data_wait_share": shares.data / max(shares.step, 1e-9), "exchange_wait_share": shares.exchange / max(shares.step, 1e-9),
                        "exchange_overlapped_share": shares.overlapped / max(shares.step, 1e-9)],
-            "exchange": plan.config.exchange.algorithm.rawValue,
+            "exchange": plan.config.exchange.algorithm.rawValue, "hosts": hosts,
         ]
         var stopNote = final.stoppedEarly ? " (stopped early by a signal)" : ""
         if let early = final.earlyStopping {

@@ -31,6 +31,7 @@ final class CrossHostTests: XCTestCase {
     }
 
     override func setUpWithError() throws {
+        continueAfterFailure = false
         guard getuid() == 0 else { throw XCTSkip("cross-host tests need root (launch/testcluster makes network namespaces); run launch/test as root") }
         let up = try ProcessRunner.run(Self.cluster, ["up", "3", "--slots", "2"], timeout: 60)
         XCTAssertEqual(up.status, 0, up.output)
@@ -58,10 +59,13 @@ final class CrossHostTests: XCTestCase {
         return file
     }
 
-    /// `launch/train` started on host h1 (where mpirun then runs) over `hostfile`.
+    /// `launch/train` started on host h1 (where mpirun then runs) over `hostfile`. The hosts
+    /// share this machine's cores, so ranks are not bound (a profile says so).
     func trainArguments(_ config: URL, workers: Int, runDirectory: URL, hostfile: String = CrossHostTests.hostfile, _ sets: [String] = []) -> [String] {
-        ["exec", "h1", ProcessRunner.repositoryRoot.appendingPathComponent("launch/train").path, config.path, "--workers", "\(workers)",
-         "--hostfile", hostfile, "--run-dir", runDirectory.path] + sets.flatMap { ["--set", $0] }
+        let profile = Self.scratch.appendingPathComponent("unbound.yaml")
+        try? "threads_per_rank: 1\nmap_by: slot\nbind_to: none\n".write(to: profile, atomically: true, encoding: .utf8)
+        return ["exec", "h1", ProcessRunner.repositoryRoot.appendingPathComponent("launch/train").path, config.path, "--workers", "\(workers)",
+                "--hostfile", hostfile, "--profile", profile.path, "--run-dir", runDirectory.path] + sets.flatMap { ["--set", $0] }
     }
 
     func train(_ config: URL, workers: Int, runDirectory: URL, hostfile: String = CrossHostTests.hostfile, _ sets: [String] = [],
@@ -80,11 +84,12 @@ final class CrossHostTests: XCTestCase {
         return try XCTUnwrap(parameters["sha256"] as? String)
     }
 
-    /// A hostfile of some of the cluster's hosts (by number), two slots each.
-    func hostfile(_ hosts: [Int]) throws -> String {
+    /// A hostfile of some of the cluster's hosts (by number), `slots` each.
+    func hostfile(_ hosts: [Int], slots: Int = 2) throws -> String {
         let lines = try String(contentsOfFile: Self.hostfile, encoding: .utf8).split(separator: "\n")
-        let file = Self.scratch.appendingPathComponent("hosts-\(hosts.map(String.init).joined())")
-        try hosts.map { String(lines[$0 - 1]) }.joined(separator: "\n").appending("\n").write(to: file, atomically: true, encoding: .utf8)
+        let file = Self.scratch.appendingPathComponent("hosts-\(hosts.map(String.init).joined())-\(slots)")
+        try hosts.map { lines[$0 - 1].replacingOccurrences(of: "slots=2", with: "slots=\(slots)") }.joined(separator: "\n")
+            .appending("\n").write(to: file, atomically: true, encoding: .utf8)
         return file.path
     }
 
@@ -93,12 +98,9 @@ final class CrossHostTests: XCTestCase {
     /// over 1…3 ranks) with Open MPI's real node layout, where node leaders talk over TCP.
     func testEveryExchangeAlgorithmAcrossHosts() throws {
         for (hosts, slots) in [(2, 1), (2, 2), (3, 1)] {
-            let file = Self.scratch.appendingPathComponent("exchange-hosts-\(hosts)x\(slots)")
-            let lines = try String(contentsOfFile: Self.hostfile, encoding: .utf8).split(separator: "\n").prefix(hosts)
-            try lines.map { $0.replacingOccurrences(of: "slots=2", with: "slots=\(slots)") }.joined(separator: "\n")
-                .appending("\n").write(to: file, atomically: true, encoding: .utf8)
+            let file = try hostfile(Array(1...hosts), slots: slots)
             let result = try RankTests.launch("DistributedTests.ExchangeRankTests", ranks: hosts * slots, timeout: 240,
-                                              via: [Self.cluster, "exec", "h1"], mpiArguments: ["--hostfile", file.path])
+                                              via: [Self.cluster, "exec", "h1"], mpiArguments: ["--hostfile", file])
             XCTAssertEqual(result.status, 0, "\(hosts) hosts × \(slots) ranks\n" + result.output)
             let outcomes = RankTests.outcomes(in: result)
             XCTAssertGreaterThanOrEqual(outcomes.count, 3, result.output)
@@ -114,12 +116,13 @@ final class CrossHostTests: XCTestCase {
     func testRunAcrossHostsMatchesOneHostAndResumesOnFewerHosts() throws {
         let file = try config("checkpoint: {every_steps: 6}")
         let single = Self.scratch.appendingPathComponent("single-\(UUID().uuidString)")
-        let local = try train(file, workers: 2, runDirectory: single, hostfile: try hostfile([1]))
+        let local = try train(file, workers: 2, runDirectory: single, hostfile: try hostfile([1], slots: 3))
         XCTAssertEqual(local.status, 0, local.output)
 
         let across = Self.scratch.appendingPathComponent("across-\(UUID().uuidString)")
         let three = try train(file, workers: 5, runDirectory: across)
         XCTAssertEqual(three.status, 0, three.output)
+        XCTAssertEqual(try summary(across)["hosts"] as? [String], ["h1", "h1", "h2", "h2", "h3", "h3"], "ranks 0…5 on three hosts")
         XCTAssertEqual(try parameterHash(across), try parameterHash(single), "3 hosts × 2 ranks and one host end with the same weights")
 
         // Cut back to the checkpoint of step 6 and resume on hosts 1 and 3.
@@ -150,11 +153,9 @@ final class CrossHostTests: XCTestCase {
     private func assertHostLoss(_ fault: Fault, midSave: Bool) throws {
         // Mid-save: a model whose shard takes a while, saved at every step, so the fault lands
         // in a save; mid-step: saves every 20 steps, so it lands in a step.
-        let file = try config(midSave
-            ? "model: {hidden: [2048, 2048], latent: 16}\ncheckpoint: {every_steps: 1, keep_last: 2}"
-            : "checkpoint: {every_steps: 20, keep_last: 2}")
+        let file = try config(midSave ? "checkpoint: {every_steps: 1, keep_last: 2}" : "checkpoint: {every_steps: 20, keep_last: 2}")
         let directory = Self.scratch.appendingPathComponent("fault-\(UUID().uuidString)")
-        let sets = ["train.steps=100000"]
+        let sets = ["train.steps=100000"] + (midSave ? ["model.hidden=[2048,2048]"] : [])
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.cluster)
         process.arguments = trainArguments(file, workers: 5, runDirectory: directory, sets)
@@ -193,7 +194,8 @@ final class CrossHostTests: XCTestCase {
         let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         XCTAssertNotEqual(process.terminationStatus, 0, text)
         XCTAssertLessThan(seconds, Self.bound, "\(fault) of host 2 ended the job after \(Int(seconds)) s; the bound is \(Int(Self.bound)) s\n" + text)
-        XCTAssertTrue(text.contains("h2") || text.contains(".2 "), "names the lost host (its name, or its address as the hostfile gives it)\n" + text)
+        let address = try String(contentsOfFile: Self.hostfile, encoding: .utf8).split(separator: "\n")[1].split(separator: " ")[0]
+        XCTAssertTrue(text.contains("on h2") || text.contains("node \(address)"), "names the lost host (its name, or its address as the hostfile gives it)\n" + text)
         print("CrossHostTests: \(fault) \(midSave ? "mid-save" : "mid-step"): the job ended \(String(format: "%.1f", seconds)) s after the fault")
 
         _ = try ProcessRunner.run(Self.cluster, ["heal", "h2"])
@@ -203,7 +205,8 @@ final class CrossHostTests: XCTestCase {
         // Resume on the surviving hosts (a few more steps, then done).
         let latest = try XCTUnwrap(Int(String(contentsOf: checkpoints.appendingPathComponent("LATEST"), encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines).dropFirst(5)))
-        let resumed = try train(file, workers: 3, runDirectory: directory, hostfile: try hostfile([1, 3]), ["train.steps=\(latest + 2)"])
+        let resumed = try train(file, workers: 3, runDirectory: directory, hostfile: try hostfile([1, 3]),
+                                (midSave ? ["model.hidden=[2048,2048]"] : []) + ["train.steps=\(latest + 2)"])
         XCTAssertEqual(resumed.status, 0, resumed.output)
         XCTAssertEqual(try summary(directory)["final_step"] as? Int, latest + 2, resumed.output)
     }
