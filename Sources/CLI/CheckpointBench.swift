@@ -84,14 +84,16 @@ struct CheckpointBench: ParsableCommand {
                 seconds[index].append((clock.now - start).seconds)
             }
         }
-        let ratio = raw / Double(record!.bytes)
+        // validate() requires --repeats ≥ 1, so the save has run.
+        guard let record else { throw ValidationError("--repeats must be ≥ 1") }
+        let bytes = Double(record.bytes), ratio = raw / bytes
         for (write, times) in zip(writes, seconds) {
             let rate = raw / times.sorted()[times.count / 2] / 1e6
             table.row(case: write.case, values: [rate, write.compressed ? ratio : 1], value: rate, unit: "MB/s")
         }
         let manifest = Manifest(step: 0, epoch: 0, cursor: 0, workers: 1, frameElements: Shard.frameElements, identity: [:], config: "",
                                 arenas: arenas.map { Manifest.Arena(name: $0.0, count: $0.1.count) }, scalars: [:], tensors: [],
-                                metrics: nil, shards: [record!])
+                                metrics: nil, shards: [record])
         try JSONEncoder().encode(manifest).write(to: directory.appendingPathComponent("manifest.json"))
         let reader = try CheckpointReader(directory: directory)
         var target = [Float](repeating: 0, count: arenas[0].1.count)
@@ -102,6 +104,6 @@ struct CheckpointBench: ParsableCommand {
         }
         table.row(case: "load (read + zstd + unshuffle)", values: [raw / load / 1e6, ratio], value: raw / load / 1e6, unit: "MB/s")
         let verify = try median { try reader.verify() }
-        table.row(case: "verify (XXH64 of the shard)", values: [Double(record!.bytes) / verify / 1e6, ratio], value: Double(record!.bytes) / verify / 1e6, unit: "MB/s")
+        table.row(case: "verify (XXH64 of the shard)", values: [bytes / verify / 1e6, ratio], value: bytes / verify / 1e6, unit: "MB/s")
     }
 }

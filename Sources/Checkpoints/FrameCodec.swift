@@ -46,6 +46,7 @@ final class FrameCodec {
     /// until the next call: the mantissa planes are not copied again on their way to the file.
     func encode(_ values: UnsafeBufferPointer<Float>) throws -> [UnsafeRawBufferPointer] {
         let n = values.count, bytes = n * 4
+        // Shard.write cuts slices into frames of ≥ 1 value; read frames are checked by Manifest.problems.
         precondition(n > 0, "a frame holds at least one value")
         let planes = shuffled.reserve(bytes)
         Self.shuffle(values, into: planes)

@@ -98,6 +98,7 @@ public final class HDF5File {
     /// Writes `values` as a dataset of `shape`, creating parent groups. `chunk` sets the chunk
     /// shape (e.g. one tile per chunk); `deflate` (1–9) compresses chunked data.
     public func write<T: HDF5Scalar>(_ name: String, _ values: [T], shape: [Int], chunk: [Int]? = nil, deflate: Int? = nil) throws {
+        // Writers build values and shape together (CohortShard, export, encode): not reachable from input.
         precondition(values.count == shape.reduce(1, *), "\(values.count) values for shape \(shape)")
         let dataset = try createDataset(name, type: T.hdf5Type, shape: shape, chunk: chunk, deflate: deflate)
         defer { H5Dclose(dataset) }

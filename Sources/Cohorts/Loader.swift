@@ -139,6 +139,7 @@ public enum CohortLoader {
         directory: URL, subset: [Int], sampler: EpochSampler, rank: Int, workers: Int, steps: Int, depth: Int,
         _ load: @escaping @Sendable (CohortReader, LoaderState, [Int], Share) throws -> Item
     ) -> Prefetcher<Item> {
+        // An invariant of the callers, which build the sampler over this very subset.
         precondition(sampler.samples == subset.count, "the sampler must range over the subset")
         let state = LoaderState(sampler: sampler, steps: steps)
         return Prefetcher(depth: depth) {

@@ -8,6 +8,7 @@ public struct RGBImage: Equatable, Sendable {
     public var pixels: [UInt8]
 
     public init(width: Int, height: Int, pixels: [UInt8]) {
+        // Decoders, crops and the renderer size pixels from width and height; files are checked before.
         precondition(pixels.count == width * height * 3, "RGBImage: \(pixels.count) bytes for \(width)×\(height)×3")
         (self.width, self.height, self.pixels) = (width, height, pixels)
     }

@@ -10,6 +10,7 @@ public struct DataSplit: Codable, Equatable, Sendable {
     public init(train: [Int], validation: [Int], test: [Int]) { (self.train, self.validation, self.test) = (train, validation, test) }
 
     public init(cancerTypes: [Int], fractions: (train: Double, validation: Double), seed: UInt64) {
+        // Cannot fire from a config: RunConfig.problems() refuses the same fractions first.
         precondition(fractions.train > 0 && fractions.validation >= 0 && fractions.train + fractions.validation <= 1, "bad split fractions \(fractions)")
         var train = [Int](), validation = [Int](), test = [Int]()
         for type in Set(cancerTypes).sorted() {
@@ -57,6 +58,7 @@ public struct EpochSampler: Codable, Equatable, Sendable {
 
     /// `microBatch` defaults to the whole global batch.
     public init(samples: Int, globalBatch: Int, microBatch: Int? = nil, seed: UInt64, dropLast: Bool = true) {
+        // Cannot fire from a config: the coordinator's plan refuses an empty split and batch sizes < 1.
         precondition(samples > 0 && globalBatch > 0 && (microBatch ?? 1) > 0, "sampler needs samples and batch sizes")
         (self.samples, self.globalBatch, self.seed, self.dropLast) = (samples, globalBatch, seed, dropLast)
         self.microBatch = min(microBatch ?? globalBatch, globalBatch)

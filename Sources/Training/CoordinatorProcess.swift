@@ -302,7 +302,7 @@ private final class Monitor {
             position[report.worker] = (report.step, 2, "finished step \(report.step)")
             pending[report.step, default: []].append(report)
             for span in report.spans { records.addSpan(span, worker: report.worker, step: report.step) }
-            if pending[report.step]!.count == workers { complete(step: report.step) }
+            if pending[report.step]?.count == workers { complete(step: report.step) }
         case .beat:
             let beat = try decoder.decode(Beat.self, from: bytes)
             position[beat.worker] = (beat.step, 1, "\(beat.phase == "exchange" ? "waiting in the gradient exchange of" : beat.phase + " at") step \(beat.step)")
@@ -325,7 +325,7 @@ private final class Monitor {
             let report = try decoder.decode(ShardReport.self, from: bytes)
             records.addSpan(report.span, worker: report.worker, step: report.step - 1)
             shardReports[report.step, default: []].append(report)
-            if shardReports[report.step]!.count == workers { commitCheckpoint(step: report.step) }
+            if shardReports[report.step]?.count == workers { commitCheckpoint(step: report.step) }
         case .heartbeat:
             break
         case .stop, nil:
@@ -337,21 +337,21 @@ private final class Monitor {
     /// snapshot of the metrics so far) and apply retention — or, if a shard failed, say so
     /// loudly, remove the partial directory and keep the previous checkpoint.
     private func commitCheckpoint(step: Int) {
-        let reports = shardReports.removeValue(forKey: step)!.sorted { $0.worker < $1.worker }
+        guard let reports = shardReports.removeValue(forKey: step)?.sorted(by: { $0.worker < $1.worker }), let first = reports.first else { return }
         let final = step == plan.steps || StopSignal.isRaised || stopSent
         let previous = committed.map { "the previous checkpoint, \(CheckpointStore.name(step: $0)), is intact" } ?? "there is no earlier checkpoint"
         do {
+            let shards = reports.compactMap(\.shard)
             let failures = reports.filter { $0.shard == nil }.map { "worker \($0.worker): \($0.error ?? "no shard")" }
             guard failures.isEmpty else { throw CheckpointError.io(path: checkpoints.directory(step: step).path, operation: "save", reason: failures.joined(separator: "; ")) }
-            let first = reports[0]
             let metrics = try checkpoints.snapshot(records.directory.appendingPathComponent("metrics.jsonl"), step: step)
             let manifest = Manifest(step: step, epoch: first.epoch, cursor: first.cursor, workers: workers, frameElements: Shard.frameElements,
                                     identity: plan.identity, config: effectiveYAML, arenas: first.arenas, scalars: first.scalars,
-                                    tensors: first.tensors, metrics: metrics, shards: reports.map { $0.shard! })
+                                    tensors: first.tensors, metrics: metrics, shards: shards)
             try checkpoints.commit(manifest)
             committed = step
             let removed = checkpoints.applyRetention(newest: step, keepLast: plan.config.checkpoint.keepLast, keepEvery: plan.config.checkpoint.keepEvery)
-            let stored = reports.map { $0.shard!.bytes }.reduce(0, +), raw = first.arenas.map(\.count).reduce(0, +) * 4
+            let stored = shards.map(\.bytes).reduce(0, +), raw = first.arenas.map(\.count).reduce(0, +) * 4
             let seconds = reports.map(\.span.duration).max() ?? 0
             progress.note(String(format: "checkpoint %@: %.1f MB (%.2f× smaller), %.2f s%@", CheckpointStore.name(step: step), Double(stored) / 1e6,
                                  Double(raw) / Double(max(stored, 1)), seconds, removed.isEmpty ? "" : "; removed \(removed.map { CheckpointStore.name(step: $0) }.joined(separator: ", "))"))
@@ -373,7 +373,7 @@ private final class Monitor {
 
     /// All workers reported `step`: one metrics line and a progress update.
     private func complete(step: Int) {
-        let reports = pending.removeValue(forKey: step)!
+        guard let reports = pending.removeValue(forKey: step), let first = reports.first else { return }
         let samples = reports.map(\.samples).reduce(0, +)
         let loss = reports.map(\.lossSum).reduce(0, +) / Double(max(samples, 1))
         func slowest(_ name: String) -> Double {
@@ -382,7 +382,6 @@ private final class Monitor {
         let ends = reports.compactMap { $0.spans.last.map { $0.start + $0.duration } }
         let begins = reports.compactMap { $0.spans.first?.start }
         let seconds = (ends.max() ?? 0) - (begins.min() ?? 0)
-        let first = reports[0]
         let elapsed = Date.timeIntervalSinceReferenceDate - start
         appendMetrics([
             "step": step, "epoch": first.epoch, "loss": loss, "lr": first.learningRate, "grad_norm": first.gradientNorm,

@@ -25,7 +25,8 @@ public enum WorkerProcess {
         do {
             _ = try RankHosts.gather(world)
             let bytes = try world.broadcastBytes([], root: 0)
-            let workers = try world.split(color: 0, key: world.rank)!
+            // A rank that gives a colour always gets a communicator (nil is only for colour nil).
+            guard let workers = try world.split(color: 0, key: world.rank) else { throw TrainingError.plan("internal: no workers' communicator") }
             switch try JSONDecoder.lenient.decode(PlanMessage.self, from: Data(bytes)) {
             case let .failure(_, exitCode):
                 exit(exitCode)  // the coordinator has said why
