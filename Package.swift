@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "Cohorts",
             dependencies: ["CHDF5", "COpenSlide", "CImageCodecs", "Tensors", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Checkpoints", dependencies: ["CZstd", "CDirectIO"], swiftSettings: kernelSettings),
+        .target(name: "Checkpoints", dependencies: ["CZstd", "CDirectIO", "Tensors"], swiftSettings: kernelSettings),
         .target(
             name: "Training",
             dependencies: [

@@ -147,10 +147,10 @@ extension CheckpointCommand {
 
         func validate() throws {
             guard ["safetensors", "hdf5"].contains(kind) else { throw ValidationError("--format must be safetensors or hdf5, got \(kind)") }
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), isDirectory.boolValue {
-                throw ValidationError("--out \(out) is a directory; give the path of the file to write")
+            guard format != nil || [".safetensors", ".h5", ".hdf5"].contains(where: out.hasSuffix) else {
+                throw ValidationError("--out \(out): name it .safetensors, .h5 or .hdf5, or give --format")
             }
+            try OutputPath.checkFile(out, "--out")
         }
 
         func run() throws {

@@ -48,6 +48,7 @@ extension DataCommand {
             try checkRanges([("--patients", patients, 1...1_000_000), ("--tile-size", tileSize, 8...1024), ("--cancer-types", cancerTypes, 1...64),
                              ("--genes", genes, 8...100_000), ("--tiles-per-patient", tilesPerPatient, 0...10_000),
                              ("--patients-per-shard", patientsPerShard, 1...Int.max)])
+            guard cancerTypes <= patients else { throw ValidationError("--cancer-types (\(cancerTypes)) must not exceed --patients (\(patients)): every type needs a patient") }
         }
 
         func run() throws {
@@ -97,6 +98,7 @@ extension DataCommand {
         var tiles = 64
 
         func validate() throws {
+            if let sheet, sheet != "none" { try OutputPath.checkFile(sheet, "--sheet") }
             guard (1...1024).contains(tiles) else { throw ValidationError("--tiles must be in 1…1024, got \(tiles); use --sheet none for no contact sheet") }
         }
 

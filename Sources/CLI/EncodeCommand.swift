@@ -32,11 +32,8 @@ struct EncodeCommand: ParsableCommand {
     func validate() throws {
         guard ["all", "train", "validation", "test"].contains(split) else { throw ValidationError("--split must be all, train, validation or test, got '\(split)'") }
         guard cohort == nil || split == "all" else { throw ValidationError("--split picks from the run's own split; with --cohort every patient is encoded") }
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) {
-            guard !isDirectory.boolValue else { throw ValidationError("--out \(out) is a directory; give the path of an HDF5 file to write") }
-            guard overwrite else { throw ValidationError("\(out) exists; pass --overwrite to replace it") }
-        }
+        try OutputPath.checkFile(out, "--out")
+        guard overwrite || !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists; pass --overwrite to replace it") }
     }
 
     func run() throws {

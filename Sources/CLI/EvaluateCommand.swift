@@ -35,6 +35,10 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Directory for evaluation.json and plots (default: RUN/evaluation, or RUN/evaluation-<cohort name>).")
     var out: String?
 
+    func validate() throws {
+        if let out { try OutputPath.checkDirectory(out, "--out") }
+    }
+
     func run() throws {
         let trained = try trainedRun.open()
         let reference = try trained.runCohort()

@@ -16,7 +16,7 @@ struct Smoke: ParsableCommand {
     var large: Int = 1 << 20
 
     func validate() throws {
-        guard large >= 0 else { throw ValidationError("--large must be ≥ 0, got \(large)") }
+        guard (0...(1 << 28)).contains(large) else { throw ValidationError("--large must be in 0…\(1 << 28) elements, got \(large)") }
     }
 
     func run() throws {

@@ -1,7 +1,9 @@
 import ArgumentParser
+import Checkpoints
 import Cohorts
 import Distributed
 import Foundation
+import Training
 
 @main
 struct Transcriptile: ParsableCommand {
@@ -19,6 +21,7 @@ struct Transcriptile: ParsableCommand {
     /// print the usage and exit 2; runtime errors exit 1, and abort the whole MPI job when it
     /// has other ranks, naming this rank, so none of them waits forever.
     static func main() {
+        refuseEmptyArguments()
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -33,11 +36,31 @@ struct Transcriptile: ParsableCommand {
                 }
                 Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
             }
-            if let error = error as? CohortError {
+            if isBadInput(error) {
                 printError("transcriptile: bad input: \(error)")
                 Foundation.exit(2)
             }
             failAtRuntime("\(error)")
+        }
+    }
+
+    /// An empty argument is never meaningful here, and is usually a shell variable that was not
+    /// set (`--out "$DIR"`): an empty path would mean the working directory. Refused, exit 2.
+    private static func refuseEmptyArguments() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        guard let index = arguments.firstIndex(of: "") else { return }
+        let option = index > 0 && arguments[index - 1].hasPrefix("-") ? "\(arguments[index - 1]) " : "argument \(index + 1) "
+        printError("transcriptile: bad usage: \(option)is empty (an unset shell variable?); give a value")
+        Foundation.exit(2)
+    }
+
+    /// Errors that come from what the user gave (a file, a cohort, a checkpoint, a run): exit 2.
+    private static func isBadInput(_ error: Error) -> Bool {
+        switch error {
+        case is CohortError: true
+        case let error as TrainingError: error.exitCode == 2
+        case let error as CheckpointError: if case .io = error { false } else { true }
+        default: false
         }
     }
 

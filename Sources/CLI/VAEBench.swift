@@ -27,7 +27,8 @@ struct VAEBench: ParsableCommand {
     @OptionGroup var output: BenchOutputOptions
 
     func validate() throws {
-        guard genes > 0 else { throw ValidationError("--genes must be ≥ 1, got \(genes)") }
+        guard (1...100_000).contains(genes) else { throw ValidationError("--genes must be in 1…100000, got \(genes)") }
+        guard batch <= 4096 else { throw ValidationError("--batch must be ≤ 4096, got \(batch)") }
         guard batch >= 2 else { throw ValidationError("--batch must be ≥ 2 (BatchNorm trains on a batch's statistics), got \(batch)") }
         guard repeats > 0 else { throw ValidationError("--repeats must be ≥ 1, got \(repeats)") }
     }

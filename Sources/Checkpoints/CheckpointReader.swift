@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// One committed checkpoint, opened for reading: its manifest parsed and checked (nothing is
 /// read from the shards until asked). `verify()` checks every file's size and XXH64;
@@ -19,7 +20,7 @@ public final class CheckpointReader {
                 : CheckpointError.invalid(path: directory.path, reason: "no manifest.json (an interrupted save)")
         }
         do { manifest = try JSONDecoder().decode(Manifest.self, from: data) } catch {
-            throw CheckpointError.invalid(path: directory.path, reason: "manifest.json does not parse: \(Self.describe(error))")
+            throw CheckpointError.invalid(path: directory.path, reason: "manifest.json does not parse: \(decodingSummary(error))")
         }
         let problems = manifest.problems()
         guard problems.isEmpty else { throw CheckpointError.invalid(path: directory.path, reason: "manifest.json: " + problems.joined(separator: "; ")) }
@@ -104,16 +105,6 @@ public final class CheckpointReader {
             return input
         } catch let CheckpointError.io(_, _, reason) {
             throw CheckpointError.invalid(path: directory.path, reason: "\(file): \(reason)")
-        }
-    }
-
-    private static func describe(_ error: Error) -> String {
-        switch error {
-        case let DecodingError.keyNotFound(key, context): "missing key '\((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))'"
-        case let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context):
-            "wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
-        case let DecodingError.dataCorrupted(context): context.debugDescription
-        default: "\(error)"
         }
     }
 }

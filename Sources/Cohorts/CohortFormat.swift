@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// The on-disk cohort (DESIGN §6; every field in Docs/DataFormat.md): a directory of HDF5 shards
 /// plus `cohort.json`.
@@ -125,7 +126,7 @@ public struct CohortManifest: Codable, Equatable, Sendable {
         do {
             return try JSONDecoder().decode(CohortManifest.self, from: data)
         } catch {
-            throw CohortError(file: url.path, "not a valid cohort manifest: \(error)")
+            throw CohortError(file: url.path, "not a valid cohort manifest (\(decodingSummary(error))); re-import or re-simulate the cohort")
         }
     }
 

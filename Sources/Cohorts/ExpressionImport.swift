@@ -58,9 +58,11 @@ public enum ExpressionTableImport {
         var genes: [String]?, patients = [PatientRecord](), labels = [String]()
         for (path, labelPath) in tables {
             let table = try DelimitedTable(path: path)
+            guard !table.rows.isEmpty else { throw CohortError(file: path, "has a header but no samples: nothing to import") }
             let width = table.rows.first?.count ?? table.header.count
             let hasIDs = table.header.count == width - 1 || ["", "id", "sample", "sample_id"].contains(table.header[0].lowercased())
             let names = table.header.count == width - 1 ? table.header : Array(table.header.dropFirst(hasIDs ? 1 : 0))
+            guard !names.isEmpty else { throw CohortError(file: path, "has no gene columns (only \(table.header.count) column(s)): a samples × genes table needs at least one gene") }
             if let genes, genes != names {
                 throw CohortError(file: path, "lists \(names.count) genes that differ from \(tables[0].values)'s \(genes.count): every table must have the same gene columns in the same order")
             }
@@ -124,6 +126,7 @@ public enum ARFFImport {
             }
         }
         guard inData else { throw CohortError(file: path, "has no @data section: not an ARFF file?") }
+        guard !dataLines.isEmpty else { throw CohortError(file: path, "has an empty @data section: nothing to import") }
         func index(_ name: String?) throws -> Int? {
             guard let name else { return nil }
             guard let i = attributes.firstIndex(where: { $0.name == name }) else {

@@ -81,7 +81,10 @@ public final class HDF5File {
         return HDF5File(path: path, id: id)
     }
 
-    private static func silenceErrorStack() { H5Eset_auto2(0, nil, nil) }
+    /// HDF5 prints its error stack to stderr unless told not to, once per thread (the library
+    /// is built thread-safe): every failure becomes a CohortError instead. Threads that read
+    /// (the loader's) call it too.
+    static func silenceErrorStack() { H5Eset_auto2(0, nil, nil) }
 
     /// Whether a dataset or group exists at `name` (an absolute path such as "/rna/genes").
     public func exists(_ name: String) -> Bool {

@@ -3,37 +3,54 @@ import Foundation
 /// Runs `produce` on a background thread, keeping up to `depth` results ready, so the consumer
 /// (a training step) never waits on I/O unless the disk is slower than the step. Errors thrown by
 /// `produce` are rethrown by `next()`; `nil` from `produce` ends the stream.
+///
+/// The producer (and the files it holds) is released on its own thread before the stream
+/// reports its end, and `stop()` waits for the thread to finish: no HDF5 call can outlive the
+/// consumer (at exit the library shuts down, and a late call would find it gone).
 public final class Prefetcher<Item: Sendable>: @unchecked Sendable {
     private let condition = NSCondition()
     private var ready: [Result<Item, Error>] = []
-    private var finished = false, stopped = false
+    private var finished = false, stopped = false, joined = false
+    private var producer: (@Sendable () throws -> Item?)?
+    private let exited = DispatchSemaphore(value: 0)
     private let depth: Int
     /// Seconds `next()` spent waiting for the producer (the "data-wait" of the timeline).
     public private(set) var waitSeconds = 0.0
 
     public init(depth: Int = 2, produce: @escaping @Sendable () throws -> Item?) {
         self.depth = max(1, depth)
-        let thread = Thread { [self] in run(produce) }
+        producer = produce
+        let thread = Thread { [self] in
+            HDF5File.silenceErrorStack()
+            run()
+            exited.signal()
+        }
         thread.name = "transcriptile-prefetch"
         thread.start()
     }
 
-    private func run(_ produce: () throws -> Item?) {
-        var finishedHere = false
-        while !finishedHere {
+    private func run() {
+        defer {
             condition.lock()
-            while ready.count >= depth && !stopped { condition.wait() }
-            let stop = stopped
-            condition.unlock()
-            if stop { return }
-            var item: Result<Item, Error>?
-            do { item = try produce().map { .success($0) } } catch { item = .failure(error) }
-            finishedHere = item.map { (try? $0.get()) == nil } ?? true  // the end, or an error: stop producing
-            condition.lock()
-            if let item { ready.append(item) }
-            finished = finishedHere
+            producer = nil
+            finished = true
             condition.broadcast()
             condition.unlock()
+        }
+        while true {
+            condition.lock()
+            while ready.count >= depth && !stopped { condition.wait() }
+            let (stop, produce) = (stopped, producer)
+            condition.unlock()
+            guard !stop, let produce else { return }
+            let item: Result<Item, Error>?
+            do { item = try produce().map { .success($0) } } catch { item = .failure(error) }
+            guard let item else { return }  // the end of the stream
+            condition.lock()
+            ready.append(item)
+            condition.broadcast()
+            condition.unlock()
+            if case .failure = item { return }  // an error ends the stream after it
         }
     }
 
@@ -50,12 +67,15 @@ public final class Prefetcher<Item: Sendable>: @unchecked Sendable {
         return try item.get()
     }
 
-    /// Stops the producer after its current item.
+    /// Stops the producer after its current item and waits (up to a minute) for its thread to end.
     public func stop() {
         condition.lock()
         stopped = true
+        let join = !joined
+        joined = true
         condition.broadcast()
         condition.unlock()
+        if join { _ = exited.wait(timeout: .now() + 60) }
     }
 
     deinit { stop() }

@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import Yams
 
@@ -24,7 +25,10 @@ public enum ConfigLoader {
     public static func load(file: URL, overrides: [String] = []) throws(ConfigError) -> EffectiveConfig {
         let text: String
         do { text = try String(contentsOf: file, encoding: .utf8) } catch {
-            throw ConfigError("\(file.path): cannot read the config: \(error.localizedDescription)")
+            var isDirectory: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: file.path, isDirectory: &isDirectory)
+            let why = !exists ? "no such file" : isDirectory.boolValue ? "a directory, not a config file" : "not readable as UTF-8 text (a YAML config is text)"
+            throw ConfigError("\(file.path): cannot read the config: \(why)")
         }
         return try load(yaml: text, source: file.path, overrides: overrides, baseDirectory: file.deletingLastPathComponent())
     }
@@ -111,7 +115,8 @@ public enum ConfigLoader {
         guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
             throw ConfigError("--set \(assignment): expected key.path=value, e.g. --set train.steps=200")
         }
-        let path = assignment[..<equals].split(separator: ".").map(String.init)
+        let path = assignment[..<equals].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard !path.contains("") else { throw ConfigError("--set \(assignment): a key path is names joined by single dots, e.g. --set train.steps=200") }
         let text = String(assignment[assignment.index(after: equals)...])
         var expected = defaults
         for (depth, key) in path.enumerated() {
@@ -195,18 +200,25 @@ public enum ConfigLoader {
 
     /// A decoding error as "key.path: what was wrong (line N)".
     static func describe(_ error: Error, in user: Node) -> String {
+        func value(at keys: [String]) -> Node? { keys.reduce(Optional(user)) { $0?[$1] } }
         func located(_ path: [CodingKey], _ message: String) -> String {
             let keys = path.map(\.stringValue)
-            var node: Node? = user
-            for key in keys { node = node?[key] }
-            let line = node?.mark.map { " (line \($0.line))" } ?? ""
+            let line = value(at: keys)?.mark.map { " (line \($0.line))" } ?? ""
             return "\(keys.joined(separator: ".")): \(message)\(line)"
+        }
+        /// What the user wrote at `path`, for the message.
+        func given(_ path: [CodingKey]) -> String {
+            guard let node = value(at: path.map(\.stringValue)) else { return "nothing" }
+            if let text = node.string { return "'\(text)'" }
+            return ((try? Yams.serialize(node: node)) ?? "another kind of value").trimmingCharacters(in: .whitespacesAndNewlines)
         }
         switch error {
         case let DecodingError.typeMismatch(type, context):
-            return located(context.codingPath, "expected \(typeName(type)): \(context.debugDescription)")
+            return located(context.codingPath, "expected \(typeName(type)), got \(given(context.codingPath))")
         case let DecodingError.dataCorrupted(context):
-            return located(context.codingPath, context.debugDescription)
+            let key = context.codingPath.map(\.stringValue).joined(separator: ".")
+            let choices = choices[key].map { "; one of \($0.joined(separator: ", "))" } ?? ""
+            return located(context.codingPath, "\(given(context.codingPath)) is not a valid value\(choices)")
         case let DecodingError.valueNotFound(type, context):
             return located(context.codingPath, "expected \(typeName(type)), found nothing")
         case let DecodingError.keyNotFound(key, context):
@@ -216,13 +228,18 @@ public enum ConfigLoader {
         }
     }
 
+    /// The values of the keys that take one of a fixed set.
+    private static let choices = ["exchange.algorithm": ExchangeAlgorithm.allCases.map(\.rawValue)]
+
     private static func typeName(_ type: Any.Type) -> String {
         switch type {
         case is Int.Type: "an integer"
         case is Double.Type: "a number"
         case is Bool.Type: "true or false"
         case is String.Type: "a string"
-        default: "\(type)"
+        case is [Int].Type: "a list of integers, e.g. [256, 64]"
+        case is [String: Any].Type: "a section of keys"
+        default: "a value of type \(type)"
         }
     }
 

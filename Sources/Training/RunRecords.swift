@@ -20,7 +20,13 @@ final class RunRecords {
     static func checkUnused(_ directory: URL) throws -> URL? {
         let manager = FileManager.default
         var isDirectory: ObjCBool = false
-        guard manager.fileExists(atPath: directory.path, isDirectory: &isDirectory) else { return nil }
+        guard manager.fileExists(atPath: directory.path, isDirectory: &isDirectory) else {
+            // It will be created: everything above it that exists must be a directory.
+            var above = directory.deletingLastPathComponent()
+            while !manager.fileExists(atPath: above.path, isDirectory: &isDirectory) && above.path != "/" { above = above.deletingLastPathComponent() }
+            guard isDirectory.boolValue else { throw TrainingError.plan("--run-dir \(directory.path) lies below \(above.path), which is a file; choose a directory path") }
+            return nil
+        }
         guard isDirectory.boolValue else { throw TrainingError.plan("--run-dir \(directory.path) is a file; give a directory (new or empty) for the run's records") }
         let entries = ((try? manager.contentsOfDirectory(atPath: directory.path)) ?? []).filter { !$0.hasPrefix("previous-") }.sorted()
         if entries.isEmpty { return nil }
