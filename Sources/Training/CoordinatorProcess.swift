@@ -108,11 +108,14 @@ public enum CoordinatorProcess {
         guard train.globalBatch >= workers else {
             throw TrainingError.plan("train.global_batch (\(train.globalBatch)) is smaller than the number of workers (\(workers)): a worker would have no sample to train on; raise train.global_batch to at least \(workers) or use fewer workers")
         }
+        // Fewer micro-batches than workers is allowed (a fixed train.micro_batch keeps results
+        // independent of the worker count, e.g. when resuming on more workers), but said.
         let microBatches = (train.globalBatch + microBatch - 1) / microBatch
-        guard microBatches >= workers else {
-            throw TrainingError.plan("""
-                \(workers) workers but only \(microBatches) micro-batches of \(microBatch) per step (train.global_batch \(train.globalBatch)): \
-                \(workers - microBatches) worker(s) would idle; set train.micro_batch to \(train.globalBatch / workers) or less, or use \(microBatches) workers
+        if microBatches < workers {
+            Console.error("""
+                transcriptile-coordinator: note: \(workers) workers but only \(microBatches) micro-batches of \(microBatch) per step \
+                (train.global_batch \(train.globalBatch)): \(workers - microBatches) worker(s) idle in every step; a train.micro_batch of \
+                \(train.globalBatch / workers) or less would use them all\n
                 """)
         }
         if config.evaluation.patience > 0 && split.validation.isEmpty {

@@ -15,10 +15,7 @@ extension ProcessRunner {
         _ executable: String, _ arguments: [String], environment extra: [String: String] = [:],
         directory: URL? = nil, timeout: TimeInterval = 300
     ) throws -> Result {
-        var environment = ProcessInfo.processInfo.environment.filter { key, _ in
-            !["OMPI_", "PMIX_", "PRTE_", "ORTE_", "OPAL_"].contains { key.hasPrefix($0) }
-        }
-        environment.merge(extra) { _, new in new }
+        let environment = childEnvironment(extra)
 
         guard let addChdir else { throw SpawnError("posix_spawn_file_actions_addchdir_np is missing (glibc < 2.29)") }
         var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]

@@ -37,11 +37,7 @@ public enum ProcessRunner {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = repositoryRoot
-        var environment = ProcessInfo.processInfo.environment.filter { key, _ in
-            !["OMPI_", "PMIX_", "PRTE_", "ORTE_", "OPAL_"].contains { key.hasPrefix($0) }
-        }
-        environment.merge(extra) { _, new in new }
-        process.environment = environment
+        process.environment = childEnvironment(extra)
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -58,6 +54,14 @@ public enum ProcessRunner {
         return Result(
             status: timedOut ? 124 : process.terminationStatus,
             stdout: outData.text(), stderr: errData.text() + (timedOut ? "\n[timed out after \(timeout) s]" : ""))
+    }
+
+    /// This process's environment without Open MPI's variables, plus `extra`: what a child that
+    /// may start an MPI job of its own needs.
+    public static func childEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
+        ProcessInfo.processInfo.environment.filter { key, _ in
+            !["OMPI_", "PMIX_", "PRTE_", "ORTE_", "OPAL_"].contains { key.hasPrefix($0) }
+        }.merging(extra) { _, new in new }
     }
 
     /// Runs `program` on `ranks` ranks through launch/mpirun.

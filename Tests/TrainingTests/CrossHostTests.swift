@@ -159,11 +159,7 @@ final class CrossHostTests: XCTestCase {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.cluster)
         process.arguments = trainArguments(file, workers: 5, runDirectory: directory, sets)
-        var environment = ProcessInfo.processInfo.environment.filter { key, _ in
-            !["OMPI_", "PMIX_", "PRTE_", "ORTE_", "OPAL_"].contains { key.hasPrefix($0) }
-        }
-        environment["TRANSCRIPTILE_BIN"] = ProcessRunner.productsFolder.path
-        process.environment = environment
+        process.environment = ProcessRunner.childEnvironment(["TRANSCRIPTILE_BIN": ProcessRunner.productsFolder.path])
         let log = Self.scratch.appendingPathComponent("fault-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let output = try FileHandle(forWritingTo: log)
