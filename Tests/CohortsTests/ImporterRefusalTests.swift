@@ -30,6 +30,12 @@ extension ImporterTests {
         }
     }
 
+    func testSparseMatrixWhosePointersFallIsRefused() throws {
+        assertThrows("csr_unsorted_indptr.h5ad: /X/indptr row 1: pointer 2 (1) is below pointer 1 (3): pointers must rise from 0 to the number of values; the sparse matrix is corrupt") {
+            try AnnDataImport.read(path: "\(data)/csr_unsorted_indptr.h5ad", matrix: .x, typeColumn: nil, kind: "counts", cancerType: "-")
+        }
+    }
+
     func testSpatialSpotOutsideTheImage() throws {
         let spatial = "\(data)/spatial"
         let spots = try String(contentsOfFile: "\(spatial)/spots_section_ihc.csv", encoding: .utf8)

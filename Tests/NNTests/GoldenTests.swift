@@ -72,6 +72,17 @@ final class GoldenTests: XCTestCase {
         layer.isTraining = false
         let y = GradMode.withoutGradients { layer(Variable(fixture.tensor("eval_input"))) }
         assertClose(y.value, fixture.tensor("eval_output"), "evaluation uses running statistics")
+
+        // One row in training has no statistics of its own (PyTorch raises): it is normalised as
+        // in evaluation, and the running statistics stay as they are.
+        layer.isTraining = true
+        let row = Variable(Tensor(shape: [1, 5], values: Array(fixture.tensor("eval_input").scalars.prefix(5))))
+        let mean = layer.runningMean.value.scalars, variance = layer.runningVariance.value.scalars
+        let single = GradMode.withoutGradients { layer(row) }
+        layer.isTraining = false
+        assertClose(single.value, GradMode.withoutGradients { layer(row) }.value, "a one-row batch uses the running statistics")
+        XCTAssertEqual(layer.runningMean.value.scalars, mean)
+        XCTAssertEqual(layer.runningVariance.value.scalars, variance)
     }
 
     func testEmbedding() throws {
