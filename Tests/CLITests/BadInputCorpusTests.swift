@@ -629,6 +629,13 @@ private final class Fixture: @unchecked Sendable {
 
     // MARK: Command cases
 
+    /// `arguments` with `option`'s value replaced by `value` (or the pair added).
+    func setting(_ option: String, to value: String, in arguments: [String]) -> [String] {
+        var arguments = arguments
+        if let index = arguments.firstIndex(of: option) { arguments[index + 1] = value } else { arguments += [option, value] }
+        return arguments
+    }
+
     func cli(_ command: String, _ option: String?, _ arguments: [String], status: Set<Int32> = [2], names: [[String]]? = nil,
              unchanged: [String] = [], timeout: TimeInterval = 90, check: (@Sendable (ProcessRunner.Result) -> String?)? = nil) -> Case {
         let words = command.split(separator: " ").map(String.init)
@@ -731,9 +738,8 @@ private final class Fixture: @unchecked Sendable {
 
         // data simulate: a valid command writes a tiny cohort.
         func simulate(_ option: String, _ value: String) -> Case {
-            var arguments = ["--out", fresh("simulated"), "--patients", "4", "--genes", "8", "--tiles-per-patient", "1", "--tile-size", "8"]
-            if let index = arguments.firstIndex(of: option) { arguments[index + 1] = value } else { arguments += [option, value] }
-            return cli("data simulate", option, arguments)
+            cli("data simulate", option, setting(option, to: value,
+                                                 in: ["--out", fresh("simulated"), "--patients", "4", "--genes", "8", "--tiles-per-patient", "1", "--tile-size", "8"]))
         }
         cases += [simulate("--out", ""), simulate("--out", aFile)]
         cases[cases.count - 1].names = [[aFile]]
@@ -793,18 +799,14 @@ private final class Fixture: @unchecked Sendable {
         for (option, values) in [("--patients-per-shard", ["0", "-1", ""]), ("--matrix", ["no-such-matrix", ""]), ("--kind", ["no-such-kind", ""]),
                                  ("--type-column", ["", "no_such_column"]), ("--cancer-type", [""])] {
             cases += values.map { value in
-                var arguments = [h5ad, "--out", fresh("imported"), "--matrix", "raw", "--kind", "log"]
-                if let index = arguments.firstIndex(of: option) { arguments[index + 1] = value } else { arguments += [option, value] }
-                return cli("data import-h5ad", option, arguments)
+                cli("data import-h5ad", option, setting(option, to: value, in: [h5ad, "--out", fresh("imported"), "--matrix", "raw", "--kind", "log"]))
             }
         }
 
         // data tile-slides: a valid command cuts 4 tiles of 64 px from one picture.
         let tiles = ["--png-folders", pictures, "--tile-size", "64", "--max-tiles", "4"]
         func tileSlides(_ option: String, _ value: String, names: [[String]]? = nil) -> Case {
-            var arguments = ["--out", fresh("tiled")] + tiles
-            if let index = arguments.firstIndex(of: option) { arguments[index + 1] = value } else { arguments += [option, value] }
-            return cli("data tile-slides", option, arguments, names: names)
+            cli("data tile-slides", option, setting(option, to: value, in: ["--out", fresh("tiled")] + tiles), names: names)
         }
         cases += [tileSlides("--out", ""), tileSlides("--out", aFile, names: named(aFile))]
         cases += ["0", "-1", ""].map { tileSlides("--patients-per-shard", $0) }
@@ -826,9 +828,7 @@ private final class Fixture: @unchecked Sendable {
         let section = ["--patient", "S1", "--counts", spatial + "/section_ihc.tsv", "--spots", spatial + "/spots_section_ihc.csv",
                        "--image", spatial + "/section_ihc.jpg", "--window", "64", "--tile-size", "32"]
         func importSpatial(_ option: String, _ value: String, names: [[String]]? = nil) -> Case {
-            var arguments = ["--out", fresh("spatial")] + section
-            if let index = arguments.firstIndex(of: option) { arguments[index + 1] = value } else { arguments += [option, value] }
-            return cli("data import-spatial", option, arguments, names: names)
+            cli("data import-spatial", option, setting(option, to: value, in: ["--out", fresh("spatial")] + section), names: names)
         }
         cases += [importSpatial("--out", ""), importSpatial("--out", aFile, names: named(aFile))]
         cases += ["0", "-1", ""].map { importSpatial("--patients-per-shard", $0) }

@@ -127,12 +127,7 @@ final class CrossHostTests: XCTestCase {
 
         // Cut back to the checkpoint of step 6 and resume on hosts 1 and 3.
         let resumed = Self.scratch.appendingPathComponent("resumed-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: resumed.appendingPathComponent("checkpoints"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: across.appendingPathComponent("checkpoints/step-00000006"),
-                                         to: resumed.appendingPathComponent("checkpoints/step-00000006"))
-        for record in ["config.yaml", "run_plan.json", "metrics.jsonl"] {
-            try FileManager.default.copyItem(at: across.appendingPathComponent(record), to: resumed.appendingPathComponent(record))
-        }
+        try copyRun(across, atStep: 6, to: resumed)
         let two = try train(file, workers: 3, runDirectory: resumed, hostfile: try hostfile([1, 3]))
         XCTAssertEqual(two.status, 0, two.output)
         XCTAssertTrue(two.stdout.contains("resuming from"), two.output)

@@ -18,12 +18,7 @@ extension TrainingRunTests {
         XCTAssertEqual(verify.stdout.components(separatedBy: ": valid").count - 1, 3, "steps 4, 8 and 12\n" + verify.output)
 
         let resumed = Self.scratch.appendingPathComponent("resumed-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: resumed.appendingPathComponent("checkpoints"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: directory.appendingPathComponent("checkpoints/step-00000004"),
-                                         to: resumed.appendingPathComponent("checkpoints/step-00000004"))
-        for record in ["config.yaml", "run_plan.json", "metrics.jsonl"] {
-            try FileManager.default.copyItem(at: directory.appendingPathComponent(record), to: resumed.appendingPathComponent(record))
-        }
+        try copyRun(directory, atStep: 4, to: resumed)
         let (again, _) = try train(file, workers: 2, runDirectory: resumed.lastPathComponent, sets)
         XCTAssertEqual(again.status, 0, again.output)
         XCTAssertEqual(try parameterHash(resumed), try parameterHash(directory), "resumed from step 4")
