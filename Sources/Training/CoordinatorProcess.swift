@@ -94,9 +94,9 @@ public enum CoordinatorProcess {
         return (plan, effective)
     }
 
-    /// The split and the batch geometry can feed every worker: a non-empty training split, a
-    /// global batch the split can fill, a micro-batch for every worker, and patients to
-    /// validate on when early stopping needs them.
+    /// The split and the batch geometry can train: a non-empty training split, a global batch
+    /// the split can fill and that has a sample for every worker, and patients to validate on
+    /// when early stopping needs them.
     private static func checkGeometry(_ config: RunConfig, split: DataSplit, workers: Int, microBatch: Int) throws {
         let train = config.train
         guard !split.train.isEmpty else {
