@@ -120,6 +120,29 @@ extension TrainingRunTests {
         XCTAssertTrue(other.stderr.contains("was saved by another set-up") && other.stderr.contains("model:"), other.output)
     }
 
+    /// A newest checkpoint whose manifest claims an arena of 2⁶² elements (or anything else out
+    /// of bounds) is refused before anything is allocated: `verify` exits 2 naming it, and
+    /// `--resume auto` passes over it to the previous one.
+    func testCheckpointWithAnImpossibleManifestIsPassedOver() throws {
+        let file = try config("checkpoint: {every_steps: 4}")
+        let (first, run) = try train(file, workers: 2)
+        XCTAssertEqual(first.status, 0, first.output)
+        let manifest = run.appendingPathComponent("checkpoints/step-00000012/manifest.json")
+        var json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: manifest)) as? [String: Any])
+        var arenas = try XCTUnwrap(json["arenas"] as? [[String: Any]])
+        arenas[0]["count"] = 1 << 62
+        json["arenas"] = arenas
+        try JSONSerialization.data(withJSONObject: json).write(to: manifest)
+
+        let verify = try ProcessRunner.run(ProcessRunner.product("transcriptile"), ["checkpoint", "verify", run.path])
+        XCTAssertEqual(verify.status, 2, verify.output)
+        XCTAssertTrue(verify.stderr.contains("step-00000012: checkpoint") && verify.stderr.contains("4611686018427387904 elements"), verify.output)
+        let (resumed, _) = try train(file, workers: 2, runDirectory: run.lastPathComponent, ["train.steps=14"])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.stderr.contains("passing over step-00000012"), resumed.output)
+        XCTAssertTrue(resumed.stdout.contains("resuming from \(run.path)/checkpoints/step-00000008 at step 8"), resumed.output)
+    }
+
     /// The disk fills up after the first checkpoint (a 64 MB tmpfs holds the run directory, and a
     /// filler file takes all but 1.5 MB once step 200 is committed: room for the records, not
     /// for a 2 MB shard): the later saves fail loudly naming the file and the reason, leave no
