@@ -41,8 +41,9 @@ struct EncodeCommand: ParsableCommand {
         guard trained.plan.config.task == ExpressionVAETask.name else {
             throw ValidationError("\(trained.directory.path) trained task '\(trained.plan.config.task)'; encode needs a \(ExpressionVAETask.name) run")
         }
-        let vae = try trained.task(ExpressionVAETask.self)
-        let reader = try cohort.map { try trained.otherCohort(URL(fileURLWithPath: $0)) } ?? trained.runCohort()
+        let own = try trained.runCohort()
+        let vae = try trained.task(ExpressionVAETask.self, cohort: own)
+        let reader = try cohort.map { try trained.otherCohort(URL(fileURLWithPath: $0)) } ?? own
         let s = trained.plan.split
         let patients = switch split {
         case "train": s.train

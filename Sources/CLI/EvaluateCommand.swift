@@ -70,6 +70,6 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     private func evaluate<T: Trainable>(_: T.Type, _ trained: TrainedRun, _ set: EvaluationSet, _ directory: URL) throws -> [String: Double] {
-        try trained.task(T.self).finalEvaluation(set, into: directory)
+        try trained.task(T.self, cohort: set.reference).finalEvaluation(set, into: directory)
     }
 }

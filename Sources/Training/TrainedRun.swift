@@ -72,11 +72,12 @@ public struct TrainedRun {
     public var cohort: URL { URL(fileURLWithPath: plan.config.cohort) }
 
     /// The run's task with the checkpoint's parameters and buffers, in evaluation mode.
-    public func task<T: Trainable>(_: T.Type) throws -> T {
+    /// `cohort` is the run's own (`runCohort()`), which some tasks read while they are built.
+    public func task<T: Trainable>(_: T.Type, cohort: CohortReader) throws -> T {
         let model = try T.decodeModel(yaml: plan.model)
         let prepared = try JSONDecoder.lenient.decode(T.Prepared.self, from: plan.prepared)
         let arena = ParameterArena(seed: UInt64(plan.config.train.seed))
-        let task = try T(model: model, prepared: prepared, arena: arena, cohort: try runCohort())
+        let task = try T(model: model, prepared: prepared, arena: arena, cohort: cohort)
         arena.seal()
         for (name, values) in [("parameters", arena.values), ("buffers", arena.buffers)] where values.count > 0 {
             guard let saved = checkpoint.manifest.arenas.first(where: { $0.name == name }), saved.count == values.count else {
