@@ -33,6 +33,11 @@ final class CrossHostTests: XCTestCase {
     override func setUpWithError() throws {
         continueAfterFailure = false
         guard getuid() == 0 else { throw XCTSkip("cross-host tests need root (launch/testcluster makes network namespaces); run launch/test as root") }
+        // Root without the right to make namespaces (a restricted container): say so and skip.
+        let probe = "tc-probe-\(getpid())"
+        let made = try ProcessRunner.run("/usr/bin/env", ["ip", "netns", "add", probe])
+        guard made.status == 0 else { throw XCTSkip("cross-host tests need network namespaces, and `ip netns add` failed here: \(made.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        _ = try ProcessRunner.run("/usr/bin/env", ["ip", "netns", "del", probe])
         let up = try ProcessRunner.run(Self.cluster, ["up", "3", "--slots", "2"], timeout: 60)
         XCTAssertEqual(up.status, 0, up.output)
     }
