@@ -376,13 +376,13 @@ final class BadInputCorpusTests: XCTestCase {
     private static func execute(_ item: Case, in directory: URL) throws -> ProcessRunner.Result {
         switch item.program {
         case .transcriptile:
-            return try ProcessRunner.runInParallel(ProcessRunner.product("transcriptile"), item.arguments, directory: directory, timeout: item.timeout)
+            return try ProcessRunner.run(ProcessRunner.product("transcriptile"), item.arguments, directory: directory, timeout: item.timeout)
         case .train:
-            return try ProcessRunner.runInParallel(
+            return try ProcessRunner.run(
                 ProcessRunner.repositoryRoot.appendingPathComponent("launch/train").path, item.arguments,
                 environment: ["TRANSCRIPTILE_BIN": ProcessRunner.productsFolder.path], directory: directory, timeout: item.timeout)
         case let .mpirun(ranks):
-            return try ProcessRunner.runInParallel(
+            return try ProcessRunner.run(
                 ProcessRunner.repositoryRoot.appendingPathComponent("launch/mpirun").path,
                 ["-np", "\(ranks)", ProcessRunner.product("transcriptile")] + item.arguments, directory: directory, timeout: item.timeout)
         }
