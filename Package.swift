@@ -47,6 +47,7 @@ let package = Package(
         .systemLibrary(name: "CImageCodecs", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "libturbojpeg0-dev"])]),
 
         // Libraries, in import order (C modules → Tensors → Autograd → NN → {Optim, Models} → Training).
+        .target(name: "Terminal"),
         .target(
             name: "Tensors",
             dependencies: ["COpenBLAS", .product(name: "RealModule", package: "swift-numerics")],
@@ -67,7 +68,7 @@ let package = Package(
         .target(
             name: "Training",
             dependencies: [
-                "Optim", "Models", "Distributed", "Cohorts", "Checkpoints",
+                "Optim", "Models", "Distributed", "Cohorts", "Checkpoints", "Terminal",
                 .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
             ]),
 
@@ -79,7 +80,7 @@ let package = Package(
         .executableTarget(
             name: "CLI",
             dependencies: [
-                "Distributed", "NN", "Optim", "Models", "Cohorts", "Checkpoints", "Training",
+                "Distributed", "NN", "Optim", "Models", "Cohorts", "Checkpoints", "Training", "Terminal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -94,6 +95,7 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "CohortsTests", dependencies: ["Cohorts", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "TerminalTests", dependencies: ["Terminal"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Cohorts", "TestSupport"]),
     ]

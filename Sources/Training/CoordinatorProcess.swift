@@ -2,6 +2,7 @@ import Checkpoints
 import Cohorts
 import Distributed
 import Foundation
+import Terminal
 import Yams
 
 /// `transcriptile-coordinator` (world rank 0, DESIGN §2): validates the config and the cohort,
@@ -198,7 +199,7 @@ private final class Monitor {
     private let hosts: [String]
     private let records: RunRecords
     private let workers: Int
-    private let progress: ProgressLine
+    private let progress: ProgressBar
     private var pending: [Int: [StepReport]] = [:]
     private var completed: [(step: Int, loss: Double, seconds: Double, samples: Int)] = []
     private var evaluations: [EvaluationReport] = []
@@ -231,7 +232,7 @@ private final class Monitor {
         checkpoints = CheckpointStore(runDirectory: URL(fileURLWithPath: plan.runDirectory))
         let history = plan.resume.map { URL(fileURLWithPath: $0.checkpoint).appendingPathComponent("metrics.jsonl") }
         records = try RunRecords(directory: URL(fileURLWithPath: plan.runDirectory), history: history)
-        progress = ProgressLine(total: plan.steps, first: plan.resume?.step ?? 0, every: plan.config.progress.everyS)
+        progress = ProgressBar("training", total: plan.steps, unit: "steps", first: plan.resume?.step ?? 0, every: plan.config.progress.everyS)
         position = Array(repeating: (-1, 0, "starting"), count: plan.workers)
         lastSeen = Array(repeating: 0, count: plan.workers)
         if let resume = plan.resume {
@@ -400,7 +401,7 @@ private final class Monitor {
             shares.overlapped += reports.map(\.overlappedExchange).max() ?? 0
             shares.step += seconds
         }
-        progress.update(step: step + 1, epoch: first.epoch, loss: loss, samplesPerSecond: Double(samples) / max(seconds, 1e-9), elapsed: elapsed)
+        progress.update(step + 1, detail: String(format: "epoch %d · loss %.4f · %.0f samples/s", first.epoch, loss, Double(samples) / max(seconds, 1e-9)))
     }
 
     private func host(_ rank: Int) -> String { hosts.indices.contains(rank) ? hosts[rank] : "?" }
@@ -471,7 +472,7 @@ private final class Monitor {
 
         let figures = evaluation.sorted { $0.key < $1.key }.compactMap { key, value in (value as? Double).map { "test \(key) \(String(format: "%.4f", $0))" } }
         Console.output("""
-            finished \(final.steps)/\(plan.steps) steps\(stopNote) in \(ProgressLine.clock(Date.timeIntervalSinceReferenceDate - start)): \
+            finished \(final.steps)/\(plan.steps) steps\(stopNote) in \(Console.clock(Date.timeIntervalSinceReferenceDate - start)): \
             loss \(String(format: "%.4f", completed.first?.loss ?? .nan)) → \(String(format: "%.4f", completed.last?.loss ?? .nan))\(figures.isEmpty ? "" : "; " + figures.joined(separator: ", "))
             median step \(String(format: "%.1f", median * 1e3)) ms; waiting on data \(String(format: "%.1f", 100 * shares.data / max(shares.step, 1e-9))) %, \
             on the exchange \(String(format: "%.1f", 100 * shares.exchange / max(shares.step, 1e-9))) % (+\(String(format: "%.1f", 100 * shares.overlapped / max(shares.step, 1e-9))) % during backward)

@@ -4,6 +4,7 @@ import Cohorts
 import Crypto
 import Distributed
 import Foundation
+import Terminal
 import NN
 import Optim
 import Tensors
