@@ -1,7 +1,12 @@
 import ArgumentParser
+import BuildInfo
 import Checkpoints
 import Cohorts
 import Foundation
+import Training
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `transcriptile checkpoint …`: list, verify, inspect and export a run's checkpoints
 /// (Docs/Checkpoints.md).
@@ -15,15 +20,15 @@ struct CheckpointCommand: ParsableCommand {
     struct Target: ParsableArguments {
         @Argument(help: "A run directory or a checkpoint directory (step-NNNNNNNN).")
         var path: String
-        @Option(help: "The step of the run's checkpoint to use (default: the newest valid one).")
+        @Option(help: "The step of the run's checkpoint to use (default: the newest valid one); with a checkpoint directory, only its own step.")
         var step: Int?
 
         func reader() throws -> CheckpointReader { try CheckpointCommand.reader(path, step: step) }
     }
 
-    /// The checkpoint at `path` (a checkpoint directory), or a run directory's checkpoint of
-    /// `step`, or else its newest valid one (saying which it passed over and why); verified
-    /// (every file's size and checksum) before anything is read from it.
+    /// The checkpoint at `path` (a checkpoint directory: `step`, if given, must be its own), or a
+    /// run directory's checkpoint of `step`, or else its newest valid one (saying which it passed
+    /// over and why); verified (every file's size and checksum) before anything is read from it.
     static func reader(_ path: String, step: Int?) throws -> CheckpointReader {
         func verified(_ directory: URL) throws -> CheckpointReader {
             let reader = try CheckpointReader(directory: directory)
@@ -31,7 +36,16 @@ struct CheckpointCommand: ParsableCommand {
             return reader
         }
         let url = URL(fileURLWithPath: path)
-        if FileManager.default.fileExists(atPath: url.appendingPathComponent("manifest.json").path) { return try verified(url) }
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("manifest.json").path) {
+            let reader = try CheckpointReader(directory: url)
+            if let step, step != reader.manifest.step {
+                let run = url.deletingLastPathComponent().deletingLastPathComponent().path
+                throw CheckpointError.notFound("--step \(step): \(path) is a checkpoint directory, the checkpoint of step \(reader.manifest.step); "
+                    + "drop --step, or give the run directory (\(run)) with --step \(step)")
+            }
+            try reader.verify()
+            return reader
+        }
         let store = CheckpointStore(runDirectory: url)
         if let step { return try verified(store.directory(step: step)) }
         let (newest, rejected) = store.newestValid()
@@ -130,50 +144,142 @@ extension CheckpointCommand {
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a checkpoint's model weights to one safetensors or HDF5 file, tensors named by layer.",
+            abstract: "Export a checkpoint's model: a model bundle (weights, gene order, normaliser, config), or the weights alone.",
             discussion: """
-                  transcriptile checkpoint export runs/demo --out demo.safetensors
-                  python3 -c "from safetensors.numpy import load_file; print(load_file('demo.safetensors').keys())"
-                The HDF5 file has one float32 dataset per tensor at /<name>.
+                  transcriptile checkpoint export runs/demo-rna-vae --out demo.bundle
+                  transcriptile checkpoint export runs/demo-rna-vae --out demo.safetensors
+
+                The name says the format. NAME.bundle, or a name without an extension: a model bundle, \
+                a directory holding model.safetensors (the weights), bundle.json (the genes in the \
+                model's input order, the normaliser, the outputs, the cancer types, the architecture, \
+                provenance), config.yaml (the run's effective config) and README.md (loading it in \
+                Python). NAME.safetensors: the weights alone (F32; safetensors.numpy or \
+                safetensors.torch load them). NAME.h5 or NAME.hdf5: the weights alone as HDF5, one \
+                float32 dataset per tensor at /<name>, attributes task, step and source on the root. \
+                Any other extension is refused: .pt, .pth, .bin and .ckpt name PyTorch's pickle files, \
+                which this does not write. --format, if given, must agree with the name. An existing \
+                output is replaced only with --overwrite, and a directory only if it is a model bundle. \
+                Docs/Checkpoints.md shows how to use a bundle on a new expression table.
                 """)
 
         @OptionGroup var target: Target
-        @Option(help: "Output file; .safetensors, .h5 or .hdf5 (an existing file is replaced).")
+        @Option(help: "NAME.bundle (or no extension): a model bundle directory; NAME.safetensors, NAME.h5 or NAME.hdf5: the weights alone.")
         var out: String
-        @Option(help: "safetensors or hdf5 (default: from the file extension).")
+        @Option(help: "bundle, safetensors or hdf5; must agree with --out's name (default: from it).")
         var format: String?
+        @Flag(help: "Replace an existing output (a directory only if it is a model bundle).")
+        var overwrite = false
 
-        private var kind: String { format ?? (out.hasSuffix(".h5") || out.hasSuffix(".hdf5") ? "hdf5" : "safetensors") }
+        enum Kind: String, CaseIterable {
+            case bundle, safetensors, hdf5
+
+            /// How a name of this kind ends.
+            var suffix: String { self == .hdf5 ? ".h5" : "." + rawValue }
+            var what: String { self == .bundle ? "a model bundle (a directory)" : "a \(self == .hdf5 ? "HDF5" : rawValue) file of the weights alone" }
+        }
+
+        /// `out` with its extension replaced by `kind`'s.
+        private func renamed(_ kind: Kind) -> String {
+            var path = out
+            while path.count > 1, path.hasSuffix("/") { path.removeLast() }
+            return (path as NSString).deletingPathExtension + kind.suffix
+        }
+
+        /// The format `--out`'s name says, or why it says none.
+        private func kindOfName() throws -> Kind {
+            let suffix = URL(fileURLWithPath: out).pathExtension, lower = suffix.lowercased()
+            switch lower {
+            case "", "bundle": return .bundle
+            case "safetensors": return .safetensors
+            case "h5", "hdf5": return .hdf5
+            case "pt", "pth", "bin", "ckpt", "pkl", "pickle":
+                throw ValidationError("--out \(out): .\(suffix) names PyTorch's pickle files, which Transcriptile does not write; "
+                    + "use --out \(renamed(.safetensors)) for the weights alone (PyTorch loads them with safetensors.torch.load_file) "
+                    + "or --out \(renamed(.bundle)) for a model bundle")
+            default:
+                throw ValidationError("--out \(out): the name's extension says the format, and .\(suffix) is none: NAME.bundle or no extension "
+                    + "(a model bundle), NAME.safetensors, NAME.h5 or NAME.hdf5 (the weights alone); --format must agree with the name")
+            }
+        }
+
+        /// The format, checked against the name.
+        private func kind() throws -> Kind {
+            if let format, Kind(rawValue: format) == nil {
+                throw ValidationError("--format must be one of \(Kind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(format)'")
+            }
+            let named = try kindOfName()
+            if let format, let given = Kind(rawValue: format), given != named {
+                throw ValidationError("--format \(format) writes \(given.what), but --out \(out) names \(named.what): "
+                    + "use --out \(renamed(given)), or drop --format")
+            }
+            return named
+        }
 
         func validate() throws {
-            guard ["safetensors", "hdf5"].contains(kind) else { throw ValidationError("--format must be safetensors or hdf5, got \(kind)") }
-            guard format != nil || [".safetensors", ".h5", ".hdf5"].contains(where: out.hasSuffix) else {
-                throw ValidationError("--out \(out): name it .safetensors, .h5 or .hdf5, or give --format")
+            if try kind() == .bundle {
+                if let problem = ModelBundle.targetProblem(URL(fileURLWithPath: out), overwrite: overwrite) { throw ValidationError("--out " + problem) }
+                try OutputPath.checkDirectory(out, "--out")
+            } else {
+                try OutputPath.checkFile(out, "--out")
+                guard overwrite || !FileManager.default.fileExists(atPath: out) else { throw ValidationError("--out \(out) exists; pass --overwrite to replace it") }
             }
-            try OutputPath.checkFile(out, "--out")
         }
 
         func run() throws {
             let reader = try target.reader()
-            let tensors = try reader.exportedTensors()
-            switch kind {
-            case "safetensors":
-                let metadata = ["format": "pt", "step": "\(reader.manifest.step)", "source": "transcriptile checkpoint \(reader.directory.lastPathComponent)"]
-                try SafeTensors.write(tensors, metadata: metadata, to: URL(fileURLWithPath: out))
-            case "hdf5":
-                let temporary = out + ".partial"
+            switch try kind() {
+            case .bundle: try writeBundle(reader)
+            case .safetensors:
+                let tensors = try reader.exportedTensors()
+                try SafeTensors.write(tensors, metadata: reader.exportMetadata, to: URL(fileURLWithPath: out))
+                report(tensors, reader)
+            case .hdf5:
+                let tensors = try reader.exportedTensors()
+                try writeHDF5(tensors, metadata: reader.exportMetadata)
+                report(tensors, reader)
+            }
+        }
+
+        private func report(_ tensors: [ExportedTensor], _ reader: CheckpointReader) {
+            let count = tensors.map(\.values.count).reduce(0, +)
+            print("\(out): \(tensors.count) tensors, \(count) floats from \(reader.directory.path) (step \(reader.manifest.step)); the weights alone — --out NAME.bundle adds the gene order and the normaliser")
+        }
+
+        private func writeBundle(_ reader: CheckpointReader) throws {
+            let trained: TrainedRun
+            do { trained = try TrainedRun(checkpoint: reader) } catch let error as TrainingError {
+                throw TrainingError.plan("\(error)\na model bundle needs the checkpoint's run (its run_plan.json holds the genes and the normaliser); "
+                    + "export the weights alone with --out \(renamed(.safetensors))")
+            }
+            let bundle = try ModelBundle(run: trained)
+            try bundle.write(to: URL(fileURLWithPath: out), overwrite: overwrite, producer: .init(version: BuildInfo.version, commit: BuildInfo.commit))
+            let floats = bundle.tensors.map(\.values.count).reduce(0, +)
+            print("\(out): model bundle of \(bundle.task) at step \(bundle.step), from \(reader.directory.path)")
+            print("  model.safetensors  \(bundle.tensors.count) tensors, \(floats) floats")
+            print("  bundle.json        \(bundle.genes.count) genes in input order, normaliser (\(bundle.normalizer.logNonzero ? "log of nonzero values, then " : "")z-score per gene), \(bundle.cancerTypes.count) cancer types")
+            print("  config.yaml        the run's effective config")
+            print("  README.md          loading it in Python")
+            if let problem = bundle.cohortProblem {
+                printError("note: bundle.json does not say which kind of values (counts, tpm, …) the model expects: \(problem)")
+            }
+        }
+
+        /// One float32 dataset per tensor and the metadata as root attributes, written beside
+        /// `out` under a hidden name, then renamed into place.
+        private func writeHDF5(_ tensors: [ExportedTensor], metadata: [String: String]) throws {
+            let url = URL(fileURLWithPath: out)
+            let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).partial").path
+            do {
                 do {  // the file closes when `file` goes
                     let file = try HDF5File.create(temporary)
                     for tensor in tensors { try file.write("/" + tensor.name, tensor.values, shape: tensor.shape) }
-                    try file.setAttribute("/", "step", "\(reader.manifest.step)")
+                    for (key, value) in metadata.sorted(by: { $0.key < $1.key }) where key != "format" { try file.setAttribute("/", key, value) }
                 }
-                try? FileManager.default.removeItem(atPath: out)
-                try FileManager.default.moveItem(atPath: temporary, toPath: out)
-            default:
-                throw ValidationError("--format must be safetensors or hdf5, got \(kind)")  // validate() has refused it already
+                guard rename(temporary, out) == 0 else { throw CheckpointError.io(path: out, operation: "move the export into place", reason: String(cString: strerror(errno))) }
+            } catch {
+                try? FileManager.default.removeItem(atPath: temporary)
+                throw error
             }
-            let count = tensors.map(\.values.count).reduce(0, +)
-            print("\(out): \(tensors.count) tensors, \(count) floats from \(reader.directory.path) (step \(reader.manifest.step))")
         }
     }
 }
