@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cohorts
 import Foundation
+import Terminal
 
 /// `transcriptile data …`: make, check and describe cohorts (Docs/DataFormat.md).
 struct DataCommand: ParsableCommand {
@@ -57,9 +58,10 @@ extension DataCommand {
             let simulator = TissueSimulator(patients: patients, cancerTypes: cancerTypes, genes: genes, tilesPerPatient: tilesPerPatient,
                                             tileSize: tileSize, spots: spots, seed: seed)
             let clock = ContinuousClock(), start = clock.now
-            let manifest = try simulator.write(to: directory, patientsPerShard: patientsPerShard, overwrite: overwrite) { done in
-                let seconds = (clock.now - start).seconds
-                printError(String(format: "simulate: %d/%d patients, %.0f tiles/s", done, patients, Double(done * tilesPerPatient) / max(seconds, 1e-9)))
+            let manifest = try withProgress("simulating", total: patients, unit: "patients") { bar in
+                try simulator.write(to: directory, patientsPerShard: patientsPerShard, overwrite: overwrite) { done, _ in
+                    bar.update(done, detail: String(format: "%.0f tiles/s", Double(done * tilesPerPatient) / max((clock.now - start).seconds, 1e-9)))
+                }
             }
             let seconds = (clock.now - start).seconds
             print("wrote \(out): \(manifest.patients) patients, \(manifest.tiles) tiles, \(genes) genes, \(manifest.shards.count) shard(s) in "

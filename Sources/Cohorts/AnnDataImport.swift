@@ -10,6 +10,7 @@ public enum AnnDataImport {
     public enum Matrix: String, CaseIterable, Sendable { case x = "X", raw }
 
     public static func read(path: String, matrix: Matrix, typeColumn: String?, kind: String, cancerType: String) throws -> ImportedCohort {
+        try ExpressionKind.checkName(kind, file: path)
         let file = try HDF5File.open(path)
         let legacy = !file.isGroup("/obs") && file.exists("/obs")
         let (matrixPath, varPath): (String, String) = switch (matrix, legacy) {
@@ -26,17 +27,30 @@ public enum AnnDataImport {
         var labels = [String](repeating: cancerType, count: cells.count)
         if let typeColumn { labels = try column(file, typeColumn, legacy: legacy, count: cells.count) }
         let (names, codes) = categoriesInOrder(labels)
+        // Which other matrix might hold what this one does not: said in every refusal of a value.
+        let otherPath = matrix == .x ? (legacy ? "/raw.X" : "/raw/X") : "/X"
+        let hint = switch (matrix, file.exists(otherPath)) {
+        case (.x, true): "; this file also has \(otherPath): pass --matrix raw if it holds the counts"
+        case (.raw, _): "; scanpy files often keep log-normalised values in \(matrixPath) (then pass --kind log)"
+        case (.x, false): ""
+        }
         var patients = [PatientRecord]()
         for row in cells.indices {
             let expression = Array(values[(row * genes.count)..<((row + 1) * genes.count)])
-            if let column = expression.firstIndex(where: { !$0.isFinite }) {
-                throw CohortError(file: path, dataset: matrixPath, row: row, "\(expression[column]) at gene \(genes[column]): values must be finite")
-            }
-            try checkKind(kind, expression, "\(path): \(matrixPath) row \(row)")
+            try ExpressionKind.check(expression, kind: kind, place: { CohortError(file: path, dataset: matrixPath, row: row, "at gene \(genes[$0]) (var index \($0)) of observation \(cells[row])") },
+                                     hint: { _ in hint })
             patients.append(PatientRecord(id: cells[row], cancerType: codes[row], expression: expression))
         }
+        let tally = Dictionary(grouping: labels, by: { $0 }).mapValues(\.count)
+        let summary = [
+            "genes: \(genes.count) var names of \(varPath) (values of \(matrixPath), --matrix \(matrix.rawValue)) — \(ExpressionKind.describe(kind))",
+            "patients: \(cells.count) observations (IDs from the obs index)",
+            "survival: none (AnnData files carry none)",
+            typeColumn.map { "cancer type: obs column \($0) (\(names.prefix(8).map { "\($0) \(tally[$0] ?? 0)" }.joined(separator: ", "))\(names.count > 8 ? ", …" : ""))" }
+                ?? "cancer type: \(cancerType) for every observation (--cancer-type; --type-column takes it from an obs column)",
+        ]
         return ImportedCohort(layout: CohortLayout(genes: genes, expressionKind: kind, cancerTypes: names, tileSize: nil, survival: false),
-                              patients: patients)
+                              patients: patients, summary: summary)
     }
 
     /// The row names of an `obs`/`var` table: the `_index` column of a group, or the `index`

@@ -8,6 +8,8 @@ public struct DelimitedTable {
     public var rows: [[String]]
     /// The 1-based line of each row in the file.
     public var lineNumbers: [Int]
+    /// The 1-based line of the header.
+    public var headerLine: Int
 
     /// Tab-separated unless the file name ends in `.csv`.
     public init(path: String) throws {
@@ -18,22 +20,25 @@ public struct DelimitedTable {
         var lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }.enumerated()
             .filter { !$0.element.isEmpty && !$0.element.hasPrefix("#") }
         guard !lines.isEmpty else { throw CohortError(file: path, "is empty: expected a header line") }
-        header = Self.fields(lines.removeFirst().element, separator)
+        let first = lines.removeFirst()
+        (header, headerLine) = (Self.fields(first.element, separator), first.offset + 1)
         rows = lines.map { Self.fields($0.element, separator) }
         lineNumbers = lines.map { $0.offset + 1 }
     }
 
-    private static func fields(_ line: Substring, _ separator: Character) -> [String] {
+    /// The fields of one line. Inside a field quoted by one of `quotes` the separator is text and
+    /// a doubled quote is one quote character.
+    static func fields(_ line: Substring, _ separator: Character, quotes: Set<Character> = ["\""]) -> [String] {
         let characters = Array(line)
-        var fields = [String](), field = "", quoted = false, i = 0
+        var fields = [String](), field = "", quote: Character?, i = 0
         while i < characters.count {
             let c = characters[i]
-            if quoted && c == "\"" {
-                if i + 1 < characters.count && characters[i + 1] == "\"" { field.append("\""); i += 1 } else { quoted = false }
-            } else if quoted {
+            if let open = quote, c == open {
+                if i + 1 < characters.count && characters[i + 1] == open { field.append(open); i += 1 } else { quote = nil }
+            } else if quote != nil {
                 field.append(c)
-            } else if c == "\"" {
-                quoted = true
+            } else if quotes.contains(c) {
+                quote = c
             } else if c == separator {
                 fields.append(field)
                 field = ""
@@ -64,7 +69,8 @@ public struct DelimitedTable {
         }
     }
 
-    /// A field parsed as a number, or an error naming the file, line and column.
+    /// A field parsed as a number, or an error naming the file, line and column (1-based, as a
+    /// spreadsheet or `cut -f` counts it).
     public func number(_ row: Int, _ column: Int) throws -> Float {
         let field = rows[row].indices.contains(column) ? rows[row][column].trimmingCharacters(in: .whitespaces) : ""
         guard let value = Float(field), value.isFinite else {

@@ -1,21 +1,31 @@
 import Foundation
 
-/// Patients read by an importer, ready for `CohortWriter`, plus what the importer had to skip.
+/// Patients read by an importer, ready for `CohortWriter`, plus what the importer had to skip
+/// and what it used as what.
 public struct ImportedCohort {
     public var layout: CohortLayout
     public var patients: [PatientRecord]
     /// Human-readable notes on what was dropped or assumed (printed by the CLI).
     public var notes: [String] = []
+    /// What was used as what, one "role: what" line each ("genes: 76 numeric attributes — …",
+    /// "survival: t.tdm (days) + e.tdm (event…)", "left out: age, size (clinical names)"),
+    /// printed after every import.
+    public var summary: [String] = []
 
-    public init(layout: CohortLayout, patients: [PatientRecord], notes: [String] = []) {
-        (self.layout, self.patients, self.notes) = (layout, patients, notes)
+    public init(layout: CohortLayout, patients: [PatientRecord], notes: [String] = [], summary: [String] = []) {
+        (self.layout, self.patients, self.notes, self.summary) = (layout, patients, notes, summary)
     }
 
-    /// Writes the patients as a cohort (see `CohortWriter` for the all-or-nothing guarantee).
+    /// Writes the patients as a cohort (see `CohortWriter` for the all-or-nothing guarantee),
+    /// calling `progress` with (patients written, patients) after each.
     @discardableResult
-    public func write(to directory: URL, source: String, patientsPerShard: Int = 256, overwrite: Bool = false) throws -> CohortManifest {
+    public func write(to directory: URL, source: String, patientsPerShard: Int = 256, overwrite: Bool = false,
+                      progress: ((Int, Int) -> Void)? = nil) throws -> CohortManifest {
         let writer = try CohortWriter(directory: directory, source: source, layout: layout, patientsPerShard: patientsPerShard, overwrite: overwrite)
-        for patient in patients { try writer.append(patient) }
+        for (index, patient) in patients.enumerated() {
+            try writer.append(patient)
+            progress?(index + 1, patients.count)
+        }
         return try writer.finish()
     }
 }
@@ -32,16 +42,6 @@ public func categoriesInOrder(_ labels: [String]) -> (names: [String], codes: [I
     return (names, codes)
 }
 
-/// Checks that values fit the expression kind (counts, TPM and FPKM cannot be negative).
-func checkKind(_ kind: String, _ values: [Float], _ place: String) throws {
-    guard CohortLayout.expressionKinds.contains(kind) else {
-        throw CohortError(file: place, "expression kind \"\(kind)\" is not one of \(CohortLayout.expressionKinds)")
-    }
-    if kind != "log" && kind != "scaled", let gene = values.firstIndex(where: { $0 < 0 }) {
-        throw CohortError(file: place, "value \(values[gene]) in column \(gene + 1) is negative, impossible for \(kind): pass --kind log or --kind scaled if the values are transformed")
-    }
-}
-
 /// `days` if it is a usable survival time (finite and ≥ 0); otherwise an error naming `place`.
 @discardableResult
 func checkSurvival(_ days: Float, _ place: String) throws -> Float {
@@ -50,129 +50,123 @@ func checkSurvival(_ days: Float, _ place: String) throws -> Float {
 }
 
 /// Samples × genes tables (CSV or TSV, e.g. the Khan microarray files): one row per sample, one
-/// column per gene, an optional first column of sample IDs (an empty or "id" header cell, or a
-/// header one field shorter than the rows, as R writes it), and an optional labels file with one
-/// cancer type per row in the same order.
+/// column per gene under a header of gene names, an optional first column of sample IDs (an
+/// empty or "id"-like header cell, a header one field shorter than the rows as R writes it, or a
+/// first column of text), and an optional labels file with one cancer type per row in the same
+/// order. Clinical columns are found and left out as for ARFF (`ColumnSource.cohort`); a first
+/// line of numbers is a missing header and refused.
 public enum ExpressionTableImport {
-    public static func read(tables: [(values: String, labels: String?)], kind: String) throws -> ImportedCohort {
-        var genes: [String]?, patients = [PatientRecord](), labels = [String]()
+    /// Header cells that name the sample-ID column.
+    static let idHeaders: Set<String> = ["", "id", "sample", "sample_id", "patient", "patient_id", "case", "case_id"]
+
+    public static func read(tables: [(values: String, labels: String?)], kind: String, choice: ColumnChoice = ColumnChoice(),
+                            cancerType: String = "unknown") throws -> ImportedCohort {
+        try ExpressionKind.checkName(kind, file: tables.first?.values ?? "--table")
+        if let unlabelled = tables.first(where: { $0.labels == nil }), tables.contains(where: { $0.labels != nil }) {
+            throw CohortError(file: unlabelled.values, "has no labels file while other tables have one: give one per table, or none")
+        }
+        var source: ColumnSource?, labels = [String](), notes = [String]()
         for (path, labelPath) in tables {
-            let table = try DelimitedTable(path: path)
-            guard !table.rows.isEmpty else { throw CohortError(file: path, "has a header but no samples: nothing to import") }
-            let width = table.rows.first?.count ?? table.header.count
-            let hasIDs = table.header.count == width - 1 || ["", "id", "sample", "sample_id"].contains(table.header[0].lowercased())
-            let names = table.header.count == width - 1 ? table.header : Array(table.header.dropFirst(hasIDs ? 1 : 0))
-            guard !names.isEmpty else { throw CohortError(file: path, "has no gene columns (only \(table.header.count) column(s)): a samples × genes table needs at least one gene") }
-            if let genes, genes != names {
-                throw CohortError(file: path, "lists \(names.count) genes that differ from \(tables[0].values)'s \(genes.count): every table must have the same gene columns in the same order")
+            var table = try DelimitedTable(path: path)
+            guard let first = table.rows.first else { throw CohortError(file: path, "has a header but no samples: nothing to import") }
+            if table.header.count == first.count - 1 { table.header.insert("", at: 0) }  // R: the row names' column has no name
+            for row in table.rows.indices { try table.checkWidth(row) }
+            if let note = try checkHeader(table) { notes.append(note) }
+            let idColumn: Int? = idHeaders.contains(table.header[0].lowercased()) || table.rows.allSatisfy({ number($0[0]) == nil }) ? 0 : nil
+            guard table.header.count > (idColumn == nil ? 0 : 1) else {
+                throw CohortError(file: path, "has no gene columns (only \(table.header.count) column(s)): a samples × genes table needs at least one gene")
             }
-            genes = names
-            var tableLabels = [String]()
+            if let source, source.names != table.header || source.idColumn != idColumn {
+                let column = zip(source.names, table.header).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(source.names.count, table.header.count)
+                throw CohortError(file: path, "column \(column + 1) differs from \(source.file)'s (\(table.header.count) vs \(source.names.count) columns): "
+                    + "every table must have the same columns in the same order")
+            }
             if let labelPath {
                 let labelTable = try DelimitedTable(path: labelPath)
-                tableLabels = labelTable.rows.map { $0.last?.trimmingCharacters(in: .whitespaces) ?? "" }
+                let tableLabels = labelTable.rows.map { $0.last?.trimmingCharacters(in: .whitespaces) ?? "" }
                 guard tableLabels.count == table.rows.count else {
                     throw CohortError(file: labelPath, "has \(tableLabels.count) labels for the \(table.rows.count) samples of \(path)")
                 }
+                labels += tableLabels
             }
             let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-            for row in table.rows.indices {
-                guard table.rows[row].count == width else {
-                    throw CohortError(file: table.place(row), "has \(table.rows[row].count) fields, the first row has \(width)")
-                }
-                let offset = hasIDs ? 1 : 0
-                let values = try (offset..<width).map { try table.number(row, $0) }
-                try checkKind(kind, values, table.place(row))
-                let id = hasIDs ? table.rows[row][0] : String(format: "%@-%04d", stem, row + 1)
-                patients.append(PatientRecord(id: id, cancerType: 0, expression: values))
-                labels.append(labelPath == nil ? "unknown" : tableLabels[row])
-            }
+            let ids = table.rows.indices.map { row in idColumn.map { table.rows[row][$0] } ?? stem + String(format: "-%04d", row + 1) }
+            var next = source ?? ColumnSource(file: path, names: table.header, nominal: table.header.map { _ in false }, rows: [], places: [],
+                                              ids: [], idColumn: idColumn, word: "column")
+            next.rows += table.rows
+            next.places += table.rows.indices.map(table.place)
+            next.ids += ids
+            source = next
         }
-        let (names, codes) = categoriesInOrder(labels)
-        for i in patients.indices { patients[i].cancerType = codes[i] }
-        return ImportedCohort(layout: CohortLayout(genes: genes ?? [], expressionKind: kind, cancerTypes: names, tileSize: nil, survival: false),
-                              patients: patients)
+        guard let source else { throw CohortError(file: "--table", "no table given") }
+        let labelFiles = tables.compactMap(\.labels).map { URL(fileURLWithPath: $0).lastPathComponent }
+        var cohort = try source.cohort(choice: choice, kind: kind, labels: labelFiles.isEmpty ? nil : labels,
+                                       labelSource: "labels file\(labelFiles.count == 1 ? "" : "s") \(labelFiles.joined(separator: ", "))", cancerType: cancerType)
+        cohort.notes += notes
+        return cohort
+    }
+
+    /// A first line of numbers is data, not gene names. Refused when the numbers cannot be gene
+    /// IDs (a fraction, a number ≤ 0, or one twice); whole positive distinct numbers are taken as
+    /// gene IDs (Entrez) and the returned note says so.
+    static func checkHeader(_ table: DelimitedTable) throws -> String? {
+        let cells = Array(table.header.dropFirst())
+        let numbers = cells.compactMap(number)
+        guard !cells.isEmpty, numbers.count == cells.count else { return nil }
+        let shown = cells.prefix(3).joined(separator: ", ") + (cells.count > 3 ? ", …" : "")
+        guard numbers.allSatisfy({ $0 > 0 && $0 == $0.rounded() }), Set(numbers).count == numbers.count else {
+            throw CohortError(file: "\(table.path):\(table.headerLine)", "the first line holds numbers (\(shown)), not gene names: the table has "
+                + "no header row (refused rather than take the first sample's values as genes). Add a first line of gene names, "
+                + "with an empty first cell if the rows start with sample IDs")
+        }
+        return "\(table.path): the header holds only whole numbers (\(shown)), taken as gene IDs (e.g. Entrez); if the file has no header row, add one"
     }
 }
 
-/// Weka ARFF files (e.g. GSE7390 from scikit-survival): numeric attributes become genes, except
-/// the survival time/event, the cancer-type attribute and any listed in `exclude` (clinical
-/// covariates such as age); nominal attributes other than those are ignored.
+/// Weka ARFF files (e.g. GSE7390 from scikit-survival): numeric attributes become genes except
+/// those detected as clinical (by name, or integer-coded with few levels), nominal, string and
+/// date attributes, and those the user names for survival, cancer type or `--exclude`
+/// (`ColumnSource.cohort`). Patients are named after the file (`GSE7390-0001`, …).
 public enum ARFFImport {
-    public static func read(path: String, timeAttribute: String?, eventAttribute: String?, typeAttribute: String?,
-                            exclude: Set<String>, cancerType: String, kind: String) throws -> ImportedCohort {
+    public static func read(path: String, kind: String, choice: ColumnChoice = ColumnChoice(), cancerType: String = "unknown") throws -> ImportedCohort {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CohortError(file: path, "cannot be read as UTF-8 text") }
-        var attributes = [(name: String, numeric: Bool)](), dataLines = [(line: Int, text: Substring)](), inData = false
-        for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespaces)
+        var names = [String](), nominal = [Bool](), rows = [[String]](), places = [String](), inData = false
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines), place = "\(path):\(index + 1)"
             if line.isEmpty || line.hasPrefix("%") { continue }
-            if inData { dataLines.append((number + 1, Substring(line))); continue }
+            if inData {
+                guard !line.hasPrefix("{") else { throw CohortError(file: place, "sparse ARFF rows ({index value, …}) are not supported: write the file dense") }
+                let fields = DelimitedTable.fields(Substring(line), ",", quotes: ["'", "\""]).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard fields.count == names.count else { throw CohortError(file: place, "has \(fields.count) values for \(names.count) attributes") }
+                rows.append(fields)
+                places.append(place)
+                continue
+            }
             let lower = line.lowercased()
             if lower.hasPrefix("@attribute") {
                 let rest = line.dropFirst("@attribute".count).trimmingCharacters(in: .whitespaces)
                 let name: String, type: String
-                if rest.hasPrefix("'") || rest.hasPrefix("\"") {
-                    let quote = rest.first!, body = rest.dropFirst()
-                    guard let close = body.firstIndex(of: quote) else { throw CohortError(file: "\(path):\(number + 1)", "unterminated attribute name") }
+                if let quote = rest.first, quote == "'" || quote == "\"" {
+                    let body = rest.dropFirst()
+                    guard let close = body.firstIndex(of: quote) else { throw CohortError(file: place, "unterminated attribute name") }
                     (name, type) = (String(body[..<close]), body[body.index(after: close)...].trimmingCharacters(in: .whitespaces))
                 } else {
                     let parts = rest.split(maxSplits: 1, whereSeparator: { $0 == " " || $0 == "\t" })
-                    guard parts.count == 2 else { throw CohortError(file: "\(path):\(number + 1)", "attribute line without a type: \(line)") }
+                    guard parts.count == 2 else { throw CohortError(file: place, "attribute line without a type: \(line)") }
                     (name, type) = (String(parts[0]), parts[1].trimmingCharacters(in: .whitespaces))
                 }
-                attributes.append((name, ["numeric", "real", "integer"].contains(type.lowercased())))
+                names.append(name)
+                nominal.append(!["numeric", "real", "integer"].contains(type.lowercased()))
             } else if lower.hasPrefix("@data") {
                 inData = true
             }
         }
         guard inData else { throw CohortError(file: path, "has no @data section: not an ARFF file?") }
-        guard !dataLines.isEmpty else { throw CohortError(file: path, "has an empty @data section: nothing to import") }
-        func index(_ name: String?) throws -> Int? {
-            guard let name else { return nil }
-            guard let i = attributes.firstIndex(where: { $0.name == name }) else {
-                throw CohortError(file: path, "has no attribute \"\(name)\" (attributes: \(attributes.prefix(10).map(\.name).joined(separator: ", ")), …)")
-            }
-            return i
-        }
-        let time = try index(timeAttribute), event = try index(eventAttribute), type = try index(typeAttribute)
-        guard (time == nil) == (event == nil) else { throw CohortError(file: path, "give both the time and the event attribute, or neither") }
-        for name in exclude { _ = try index(name) }
-        let special = Set([time, event, type].compactMap { $0 })
-        let geneColumns = attributes.indices.filter { attributes[$0].numeric && !special.contains($0) && !exclude.contains(attributes[$0].name) }
-        guard !geneColumns.isEmpty else { throw CohortError(file: path, "no numeric attributes left to use as genes") }
-
-        var patients = [PatientRecord](), labels = [String]()
+        guard !rows.isEmpty else { throw CohortError(file: path, "has an empty @data section: nothing to import") }
         let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        for (line, text) in dataLines {
-            let fields = text.split(separator: ",", omittingEmptySubsequences: false).map {
-                $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
-            }
-            guard fields.count == attributes.count else {
-                throw CohortError(file: "\(path):\(line)", "has \(fields.count) values for \(attributes.count) attributes")
-            }
-            func number(_ column: Int) throws -> Float {
-                guard let value = Float(fields[column]), value.isFinite else {
-                    throw CohortError(file: "\(path):\(line)", "attribute \(attributes[column].name): \"\(fields[column])\" is not a finite number (missing values '?' are not allowed in genes or survival)")
-                }
-                return value
-            }
-            let expression = try geneColumns.map(number)
-            try checkKind(kind, expression, "\(path):\(line)")
-            var patient = PatientRecord(id: String(format: "%@-%04d", stem, patients.count + 1), cancerType: 0, expression: expression)
-            if let time, let event {
-                patient.survivalDays = try checkSurvival(try number(time), "\(path):\(line)")
-                let e = fields[event]
-                guard e == "0" || e == "1" else { throw CohortError(file: "\(path):\(line)", "event attribute \(attributes[event].name) is \"\(e)\": must be 0 or 1") }
-                patient.event = e == "1"
-            }
-            patients.append(patient)
-            labels.append(type.map { fields[$0] } ?? cancerType)
-        }
-        let (names, codes) = categoriesInOrder(labels)
-        for i in patients.indices { patients[i].cancerType = codes[i] }
-        let layout = CohortLayout(genes: geneColumns.map { attributes[$0].name }, expressionKind: kind, cancerTypes: names,
-                                  tileSize: nil, survival: time != nil)
-        return ImportedCohort(layout: layout, patients: patients)
+        let source = ColumnSource(file: path, names: names, nominal: nominal, rows: rows, places: places,
+                                  ids: rows.indices.map { stem + String(format: "-%04d", $0 + 1) }, idColumn: nil, word: "attribute")
+        return try source.cohort(choice: choice, kind: kind, labels: nil, labelSource: "", cancerType: cancerType)
     }
 }
 
@@ -180,11 +174,13 @@ public enum ARFFImport {
 /// stranded_first, stranded_second, tpm_unstranded, fpkm_unstranded, fpkm_uq_unstranded, with the
 /// `N_*` summary rows first), the GDC sample sheet that maps file names to cases, and optionally
 /// the GDC clinical TSV (vital_status, days_to_death, days_to_last_follow_up, the cancer-type column).
+/// `progress` is called with (files read, files) after each file.
 public enum GDCStarImport {
     /// The value column each expression kind reads.
     public static let valueColumns = ["counts": "unstranded", "tpm": "tpm_unstranded", "fpkm": "fpkm_unstranded"]
 
-    public static func read(files: [String], sampleSheet: String, clinical: String?, kind: String, typeColumn: String) throws -> ImportedCohort {
+    public static func read(files: [String], sampleSheet: String, clinical: String?, kind: String, typeColumn: String,
+                            progress: ((Int, Int) -> Void)? = nil) throws -> ImportedCohort {
         guard let valueName = valueColumns[kind] else {
             throw CohortError(file: files.first ?? sampleSheet, "STAR files hold counts, tpm or fpkm, not \"\(kind)\"")
         }
@@ -201,7 +197,8 @@ public enum GDCStarImport {
 
         var genes: [String]?, notes = [String](), patients = [PatientRecord](), labels = [String](), chosen = [String: (index: Int, primary: Bool)]()
         var withoutSurvival = [String]()
-        for path in files {
+        for (index, path) in files.enumerated() {
+            defer { progress?(index + 1, files.count) }
             let name = URL(fileURLWithPath: path).lastPathComponent
             guard let sample = caseOfFile[name] else {
                 throw CohortError(file: sampleSheet, "does not list \(name): pass the sample sheet that came with these files")
@@ -217,7 +214,7 @@ public enum GDCStarImport {
             }
             genes = ids
             let values = try rows.map { try table.number($0, valueColumn) }
-            try checkKind(kind, values, path)
+            try ExpressionKind.check(values, kind: kind, place: { CohortError(file: table.place(rows[$0]), "at gene \(ids[$0]) (\(valueName)) of case \(sample.id)") })
 
             var patient = PatientRecord(id: sample.id, cancerType: 0, expression: values)
             var label = "unknown"
@@ -247,7 +244,15 @@ public enum GDCStarImport {
         let (names, codes) = categoriesInOrder(labels)
         for i in patients.indices { patients[i].cancerType = codes[i] }
         let layout = CohortLayout(genes: genes ?? [], expressionKind: kind, cancerTypes: names, tileSize: nil, survival: clinical != nil)
-        return ImportedCohort(layout: layout, patients: patients, notes: notes)
+        let events = patients.filter(\.event).count
+        let summary = [
+            "genes: \((genes ?? []).count) gene_id rows of the STAR files (column \(valueName); N_* rows skipped) — \(ExpressionKind.describe(kind))",
+            "patients: \(patients.count) cases (Case ID of the sample sheet) from \(files.count) file(s)",
+            clinical == nil ? "survival: none (no --clinical)"
+                : "survival: vital_status Dead → days_to_death (event), Alive → days_to_last_follow_up (censored): \(events) events, \(patients.count - events) censored",
+            clinical == nil ? "cancer type: unknown (no --clinical)" : "cancer type: clinical column \(typeColumn) (\(names.joined(separator: ", ")))",
+        ]
+        return ImportedCohort(layout: layout, patients: patients, notes: notes, summary: summary)
     }
 }
 

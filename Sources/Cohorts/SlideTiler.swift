@@ -114,8 +114,8 @@ public struct SlideTiler: Sendable {
 
     /// The tiles of one slide. Throws, naming the slide, when its objective power is missing,
     /// not finite and > 0, or below `magnification`, or a tile's full-resolution edge is not a
-    /// positive `Int`.
-    public func tiles(of slide: SlideSource) throws -> Result {
+    /// positive `Int`. `progress` is called with (tiles read, tiles kept) after each tile.
+    public func tiles(of slide: SlideSource, progress: ((Int, Int) -> Void)? = nil) throws -> Result {
         guard let objective = slide.objectivePower else {
             throw CohortError(file: slide.path, "records no objective power: give the scan magnification (--source-magnification)")
         }
@@ -160,9 +160,11 @@ public struct SlideTiler: Sendable {
             var generator = SplitMix(seed: name.utf8.reduce(seed ^ 0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 })
             kept = Array(kept.indices.shuffled(using: &generator).prefix(maxTiles).sorted().map { kept[$0] })
         }
-        let tiles = try kept.map { corner -> TileRecord in
+        var tiles = [TileRecord]()
+        for corner in kept {
             let (image, level) = try slide.region(x: corner.x, y: corner.y, width: footprint, height: footprint, downsample: downsample)
-            return TileRecord(image: image.width == tileSize ? image : image.resized(width: tileSize, height: tileSize), x: corner.x, y: corner.y, level: level)
+            tiles.append(TileRecord(image: image.width == tileSize ? image : image.resized(width: tileSize, height: tileSize), x: corner.x, y: corner.y, level: level))
+            progress?(tiles.count, kept.count)
         }
         let tissue = Double(mask.filter { $0 }.count) / Double(max(mask.count, 1))
         return Result(tiles: tiles, candidates: candidates, tissueFraction: tissue, threshold: threshold)

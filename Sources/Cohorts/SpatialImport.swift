@@ -13,18 +13,21 @@ public enum SpatialImport {
         }
     }
 
-    public static func read(sections: [Section], window: Int, tileSize: Int) throws -> ImportedCohort {
+    /// `progress` is called with (sections read, sections) after each section.
+    public static func read(sections: [Section], window: Int, tileSize: Int, progress: ((Int, Int) -> Void)? = nil) throws -> ImportedCohort {
         let tables = try sections.map { try DelimitedTable(path: $0.counts) }
+        guard let first = tables.first else { throw CohortError(file: "--counts", "no section given: nothing to import") }
         // Genes measured in every section, in the first section's order.
-        let shared = tables.dropFirst().reduce(Set(tables[0].header.dropFirst())) { $0.intersection($1.header.dropFirst()) }
-        let genes = tables[0].header.dropFirst().filter(shared.contains)
+        let shared = tables.dropFirst().reduce(Set(first.header.dropFirst())) { $0.intersection($1.header.dropFirst()) }
+        let genes = first.header.dropFirst().filter(shared.contains)
         guard !genes.isEmpty else { throw CohortError(file: sections[0].counts, "no gene column is shared by all sections") }
         var notes = [String]()
         let dropped = Set(tables.flatMap { $0.header.dropFirst() }).count - genes.count
         if dropped > 0 { notes.append("kept the \(genes.count) genes measured in every section; dropped \(dropped) measured in only some") }
 
         var patients = [PatientRecord]()
-        for (section, table) in zip(sections, tables) {
+        for (index, (section, table)) in zip(sections, tables).enumerated() {
+            defer { progress?(index + 1, sections.count) }
             let columns = try genes.map { try table.column($0) }
             let spotTable = try DelimitedTable(path: section.spots)
             let x = try spotTable.column("X"), y = try spotTable.column("Y")
@@ -47,7 +50,7 @@ public enum SpatialImport {
                 }
                 guard let (cx, cy) = centre[name] else { missing += 1; continue }
                 let counts = try columns.map { try table.number(row, $0) }
-                try checkKind("counts", counts, table.place(row))
+                try ExpressionKind.check(counts, kind: "counts", place: { CohortError(file: table.place(row), "in column \(columns[$0] + 1) (\(genes[$0])) of spot \(name)") })
                 for g in counts.indices { bulk[g] += counts[g] }
                 let left = cx - window / 2, top = cy - window / 2
                 let tile = image.crop(x: left, y: top, width: window, height: window).resized(width: tileSize, height: tileSize)
@@ -58,7 +61,14 @@ public enum SpatialImport {
         }
         let (names, codes) = categoriesInOrder(sections.map(\.cancerType))
         for i in patients.indices { patients[i].cancerType = codes[i] }
+        let spots = patients.map(\.tiles.count).reduce(0, +)
+        let summary = [
+            "genes: \(genes.count) columns shared by every counts table — \(ExpressionKind.describe("counts"))",
+            "patients: \(patients.count) section(s) (--patient), each with the sum of its spots as bulk expression",
+            "spots: \(spots), each with the \(window)-px window around its centre as a \(tileSize)-px tile",
+            "survival: none; cancer type: --cancer-type (\(names.joined(separator: ", ")))",
+        ]
         return ImportedCohort(layout: CohortLayout(genes: genes, expressionKind: "counts", cancerTypes: names, tileSize: tileSize, survival: false),
-                              patients: patients, notes: notes)
+                              patients: patients, notes: notes, summary: summary)
     }
 }

@@ -73,15 +73,15 @@ public struct TissueSimulator: Sendable {
     }
 
     /// Writes the cohort into `directory` in shards of `patientsPerShard`, calling `progress` with
-    /// the patients done so far.
+    /// (patients written, patients) after each shard.
     public func write(to directory: URL, patientsPerShard: Int = 256, overwrite: Bool = false,
-                      progress: (Int) -> Void = { _ in }) throws -> CohortManifest {
+                      progress: ((Int, Int) -> Void)? = nil) throws -> CohortManifest {
         let writer = try CohortWriter(directory: directory, source: source, layout: layout, patientsPerShard: patientsPerShard, overwrite: overwrite)
         let signature = self.signature, programs = self.programs
         for first in stride(from: 0, to: patients, by: patientsPerShard) {
             let range = first..<min(patients, first + patientsPerShard)
             try writer.write(makeShard(range, signature, programs))
-            progress(range.upperBound)
+            progress?(range.upperBound, patients)
         }
         return try writer.finish()
     }

@@ -74,9 +74,8 @@ extension ImporterTests {
             .replacingOccurrences(of: "57,3,poorly differentiated,negative,723,1,", with: "57,3,poorly differentiated,negative,-723,1,")
         let input = try folder(["negative.arff": arff,
                                 "clinical.tsv": "case_submitter_id\tvital_status\tdays_to_death\tdays_to_last_follow_up\tproject_id\nC1\tAlive\t'--\tinf\tTCGA-X\n"])
-        assertThrows("negative.arff:86: survival time -723.0 days: must be finite and ≥ 0 (correct the source)") {
-            try ARFFImport.read(path: "\(input)/negative.arff", timeAttribute: "t.tdm", eventAttribute: "e.tdm", typeAttribute: nil,
-                                exclude: [], cancerType: "BRCA", kind: "log")
+        assertThrows("negative.arff:86: attribute t.tdm (column 5) of patient negative-0001: survival time -723.0 days: must be finite and ≥ 0 (correct the source)") {
+            try ARFFImport.read(path: "\(input)/negative.arff", kind: "log", choice: ColumnChoice(survivalTime: "t.tdm", event: "e.tdm"), cancerType: "BRCA")
         }
         assertThrows("clinical.tsv:2: case C1: survival time inf days: must be finite and ≥ 0 (correct the source)") {
             try GDCStarImport.read(files: [], sampleSheet: "\(data)/gdc/gdc_sample_sheet.tsv", clinical: "\(input)/clinical.tsv",

@@ -16,7 +16,7 @@ final class ImporterTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: out) }
 
     /// Writes the cohort, checks it validates, and returns a reader on it.
-    private func written(_ cohort: ImportedCohort) throws -> CohortReader {
+    func written(_ cohort: ImportedCohort) throws -> CohortReader {
         try cohort.write(to: out, source: "test", patientsPerShard: 50)
         XCTAssertEqual(try CohortValidator(directory: out).validate().map(\.description), [])
         return try CohortReader(directory: out)
@@ -37,7 +37,8 @@ final class ImporterTests: XCTestCase {
         XCTAssertEqual(Set(reader.manifest.cancerTypes), ["1", "2", "3", "4"])
         XCTAssertEqual(try reader.expression([0]).prefix(3), [0.7733437, -2.438405, -0.4825622])
         XCTAssertEqual(try reader.patientIDs()[63], "Khan_xtest-0001")
-        assertThrows("Khan_xtrain.csv:2: value -2.438405 in column 2 is negative, impossible for counts: pass --kind log or --kind scaled if the values are transformed") {
+        assertThrows("Khan_xtrain.csv:2: value -2.438405 in column 2 (V2) of patient Khan_xtrain-0001 is negative, impossible for counts: "
+            + "pass --kind log or --kind scaled if the values are transformed; if V2 is not a gene, leave it out with --exclude V2") {
             try ExpressionTableImport.read(tables: [("\(data)/Khan_xtrain.csv", nil)], kind: "counts")
         }
         assertThrows("Khan_ytest.csv: has 20 labels for the 63 samples of \(data)/Khan_xtrain.csv") {
@@ -47,8 +48,8 @@ final class ImporterTests: XCTestCase {
 
     func testARFFWithSurvival() throws {
         let path = "\(data)/breast_cancer_GSE7390-metastasis.arff"
-        let cohort = try ARFFImport.read(path: path, timeAttribute: "t.tdm", eventAttribute: "e.tdm", typeAttribute: "er",
-                                         exclude: ["age", "size"], cancerType: "BRCA", kind: "log")
+        let cohort = try ARFFImport.read(path: path, kind: "log", choice: ColumnChoice(survivalTime: "t.tdm", event: "e.tdm", cancerType: "er",
+                                                                                      exclude: ["age", "size"]))
         let reader = try written(cohort)
         XCTAssertEqual(reader.patients, 198)
         XCTAssertEqual(reader.manifest.genes, 76)
@@ -63,8 +64,10 @@ final class ImporterTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: broken) }
         try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "57,3,poorly differentiated,negative,723,1,7.01410950575358", with: "57,3,poorly differentiated,negative,723,1,?")
             .write(toFile: broken, atomically: true, encoding: .utf8)
-        assertThrows(".arff:86: attribute X219340_s_at: \"?\" is not a finite number (missing values '?' are not allowed in genes or survival)") {
-            try ARFFImport.read(path: broken, timeAttribute: "t.tdm", eventAttribute: "e.tdm", typeAttribute: nil, exclude: [], cancerType: "BRCA", kind: "log")
+        let stem = URL(fileURLWithPath: broken).deletingPathExtension().lastPathComponent
+        assertThrows(".arff:86: attribute X219340_s_at (column 7) of patient \(stem)-0001: \"?\" is not a number (missing values are not allowed "
+            + "in genes or survival): fill it, or leave a non-gene attribute out with --exclude X219340_s_at") {
+            try ARFFImport.read(path: broken, kind: "log", choice: ColumnChoice(survivalTime: "t.tdm", event: "e.tdm"), cancerType: "BRCA")
         }
     }
 
