@@ -19,7 +19,8 @@ struct AllreduceBench: ParsableCommand {
             --bucket-mb: mpi (MPI_Iallreduce per bucket), hierarchical (shared-memory window in
             a node, MPI between nodes), reproducible (exact fixed-point sums), or all (the three
             and plain MPI_Allreduce, each with its speed-up over MPI_Allreduce). Example:
-              launch/mpirun -np 2 .build/release/transcriptile bench allreduce --algorithm all --min-bytes 4M
+              launch/mpirun -np 2 .build/release/transcriptile bench allreduce \\
+                  --algorithm all --min-bytes 4M
             """)
 
     enum ElementType: String, ExpressibleByArgument, CaseIterable {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cohorts
 import Foundation
+import Terminal
 import Training
 
 /// `transcriptile encode`: the latents of a trained `rna-vae` run, per patient, for the
@@ -11,7 +12,8 @@ struct EncodeCommand: ParsableCommand {
         abstract: "Write μ and log σ² of a trained rna-vae run's latent for every patient of a cohort, to HDF5.",
         discussion: """
               transcriptile encode --checkpoint runs/demo-rna-vae --out latents.h5
-              transcriptile encode --checkpoint runs/demo-rna-vae --cohort other-cohort --out other.h5
+              transcriptile encode --checkpoint runs/demo-rna-vae --cohort other \\
+                  --out other.h5
             The file holds /mu and /log_variance [patients × latent] (float32, in evaluation mode: \
             dropout off, BatchNorm's running statistics), /patient_id, /cancer_type (index into the \
             root attribute cancer_types), and the attributes checkpoint, step and cohort. The RNA is \
@@ -54,13 +56,15 @@ struct EncodeCommand: ParsableCommand {
         let latent = vae.vae.config.latent
         var mean = [Float](), logVariance = [Float]()
         mean.reserveCapacity(patients.count * latent)
+        let progress = ProgressBar("encoding", total: patients.count, unit: "patients")
         for start in stride(from: 0, to: patients.count, by: 1024) {
             let block = Array(patients[start..<min(patients.count, start + 1024)])
             let part = try vae.encode(reader, patients: block)
             mean += part.mean
             logVariance += part.logVariance
-            if patients.count > 1024 { printError("encoded \(start + block.count)/\(patients.count) patients") }
+            progress.update(start + block.count)
         }
+        progress.finish()
         let ids = try reader.patientIDs(), types = try reader.cancerTypes()
         let temporary = out + ".partial"
         do {  // the file closes when `file` goes; renamed into place only when complete

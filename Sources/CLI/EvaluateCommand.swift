@@ -22,7 +22,8 @@ struct EvaluateCommand: ParsableCommand {
         abstract: "Evaluate a trained run's checkpoint: the figures and plots of the end of a run, on the test split or another cohort.",
         discussion: """
               transcriptile evaluate --checkpoint runs/demo-rna-vae
-              transcriptile evaluate --checkpoint runs/khan-vae --cohort khan-test --out khan-test-evaluation
+              transcriptile evaluate --checkpoint runs/khan-vae --cohort khan-test \\
+                  --out khan-test-evaluation
             With --cohort, every patient of that cohort is evaluated (it must have the run's genes in \
             the same order), with the run's normalisation; neighbours for k-NN come from the run's \
             training split. Writes evaluation.json and the task's plots (rna-vae: latent_pca.png) \

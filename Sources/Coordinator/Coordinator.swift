@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildInfo
 import Foundation
 import Training
 
@@ -7,9 +8,13 @@ struct Coordinator: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transcriptile-coordinator",
         abstract: "Plans and watches a data-parallel training run (world rank 0 of an MPMD job).",
+        usage: "transcriptile-coordinator --config RUN.yaml [--run-dir DIR] [--set KEY=VALUE …] [--resume auto|none|PATH]",
         discussion: """
-            Start it together with the workers — launch/train does this for you:
-              mpirun -np 1 transcriptile-coordinator --config RUN.yaml : -np N transcriptile-worker
+            Start it together with the workers — `transcriptile train` does this for you:
+              transcriptile train RUN.yaml --workers N
+            which runs, in effect (--dry-run prints the exact command),
+              mpirun -np 1 transcriptile-coordinator --config RUN.yaml \\
+                     : -np N transcriptile-worker
             The coordinator validates the config and the cohort, splits the patients, broadcasts
             the plan, prints progress, and writes config.yaml, run_plan.json, metrics.jsonl,
             timeline.json, loss_curve.png and summary.json into the run directory, and commits
@@ -18,7 +23,8 @@ struct Coordinator: ParsableCommand {
             silent for liveness.timeout_s ends the job with a message naming it (exit 1).
             Tasks: \(TaskRegistry.tasks.map { "\($0.name) — \($0.purpose)" }.joined(separator: "; ")).
             Config keys and defaults: Docs/Running.md.
-            """)
+            """,
+        version: BuildInfo.versionLine("transcriptile-coordinator"))
 
     @Option(help: "The run config (YAML).")
     var config: String

@@ -4,7 +4,7 @@ import Foundation
 ///
 /// On a terminal (`.live`) one line is redrawn in place at most ten times a second:
 ///
-///     training  [████████████▌        ]  62%  124/200 steps · 1830 samples/s · loss 0.4121 · ETA 0:41
+///     training  [████████████▌       ]  62%  124/200 steps · ETA 0:41 · loss 0.4121 · 1830 samples/s
 ///
 /// In a log file or a pipe (`.lines`) the same text is printed as a plain line every `every`
 /// seconds and once at the end, so batch logs stay short and greppable. Notes (a checkpoint, a
@@ -109,8 +109,8 @@ public final class ProgressBar: @unchecked Sendable {
         return line(now: Date.timeIntervalSinceReferenceDate, bar: live)
     }
 
-    /// The text of the line: label, bar (live only), percentage, count, detail and ETA (or the
-    /// elapsed time once done), cut to the terminal's width.
+    /// The text of the line: label, bar (live only), percentage, count, ETA (or the elapsed time
+    /// once done) and detail, cut to the terminal's width.
     private func line(now: Double, bar: Bool) -> String {
         let elapsed = now - start
         var parts = [String]()
@@ -123,7 +123,6 @@ public final class ProgressBar: @unchecked Sendable {
         } else {
             parts.append("\(done) \(unit)")
         }
-        if !detail.isEmpty { parts.append(detail) }
         if total > 0 && done >= total || finished {
             parts.append("in " + Console.clock(elapsed))
         } else if total > 0 && done > first && elapsed > 0 {
@@ -132,6 +131,7 @@ public final class ProgressBar: @unchecked Sendable {
         } else if total > 0 {
             parts.append("ETA —")
         }
+        if !detail.isEmpty { parts.append(detail) }  // last: a narrow terminal cuts it first
         let text = head + "  " + parts.joined(separator: " · ")
         return bar ? Self.cut(text, to: Self.columns) : text
     }

@@ -6,7 +6,8 @@ final class ProgressBarTests: XCTestCase {
         let bar = ProgressBar("training", total: 200, unit: "steps", style: .off)
         bar.update(50, detail: "loss 0.4121")
         let line = bar.text(live: false)
-        XCTAssertTrue(line.hasPrefix("training  25%  50/200 steps · loss 0.4121 · ETA "), line)
+        XCTAssertTrue(line.hasPrefix("training  25%  50/200 steps · ETA "), line)
+        XCTAssertTrue(line.hasSuffix(" · loss 0.4121"), line)
         XCTAssertTrue(bar.text(live: true).contains("[█████               ]"), bar.text(live: true))
     }
 
