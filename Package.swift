@@ -45,9 +45,12 @@ let package = Package(
         .systemLibrary(name: "CDirectIO"),
         .systemLibrary(name: "COpenSlide", pkgConfig: "openslide", providers: [.apt(["libopenslide-dev"])]),
         .systemLibrary(name: "CImageCodecs", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CCairo", pkgConfig: "pangocairo", providers: [.apt(["libcairo2-dev", "libpango1.0-dev"])]),
 
         // Libraries, in import order (C modules → Tensors → Autograd → NN → {Optim, Models} → Training).
         .target(name: "Terminal"),
+        .target(name: "BuildInfo", plugins: ["BuildInfoPlugin"]),
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
         .target(
             name: "Tensors",
             dependencies: ["COpenBLAS", .product(name: "RealModule", package: "swift-numerics")],
@@ -65,21 +68,23 @@ let package = Package(
             name: "Cohorts",
             dependencies: ["CHDF5", "COpenSlide", "CImageCodecs", "Tensors", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Checkpoints", dependencies: ["CZstd", "CDirectIO", "Tensors"], swiftSettings: kernelSettings),
+        .target(name: "Plotting", dependencies: ["CCairo"]),
         .target(
             name: "Training",
             dependencies: [
-                "Optim", "Models", "Distributed", "Cohorts", "Checkpoints", "Terminal",
+                "Optim", "Models", "Distributed", "Cohorts", "Checkpoints", "Terminal", "Plotting", "BuildInfo",
                 .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
             ]),
 
-        // Executables.
+        // Executables. `launch/install` builds them with the Swift runtime and Foundation linked
+        // in (`--static-swift-stdlib`), so a compute node needs only the system libraries.
         .executableTarget(
             name: "Coordinator",
-            dependencies: ["Training", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "Worker", dependencies: ["Training"]),
+            dependencies: ["Training", "BuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "Worker", dependencies: ["Training", "BuildInfo"]),
         .executableTarget(
             name: "CLI",
-            dependencies: [
+            dependencies: ["BuildInfo", 
                 "Distributed", "NN", "Optim", "Models", "Cohorts", "Checkpoints", "Training", "Terminal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -98,5 +103,6 @@ let package = Package(
         .testTarget(name: "TerminalTests", dependencies: ["Terminal"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Cohorts", "TestSupport"]),
+        .testTarget(name: "PlottingTests", dependencies: ["Plotting", "CCairo"]),
     ]
 )

@@ -26,7 +26,7 @@ struct EvaluateCommand: ParsableCommand {
                   --out khan-test-evaluation
             With --cohort, every patient of that cohort is evaluated (it must have the run's genes in \
             the same order), with the run's normalisation; neighbours for k-NN come from the run's \
-            training split. Writes evaluation.json and the task's plots (rna-vae: latent_pca.png) \
+            training split. Writes evaluation.json and the task's plots (rna-vae: latent_pca.png/.svg) \
             into --out.
             """)
 

@@ -101,6 +101,8 @@ public struct ExpressionNormalizer: Codable, Equatable, Sendable {
     /// Whether to take the log first (not for values already on a log or scaled scale).
     public var logNonzero: Bool
 
+    enum CodingKeys: String, CodingKey { case mean, std, logNonzero = "log_nonzero" }
+
     /// Statistics over `patients` of the cohort, read in blocks of 256 rows.
     public init(reader: CohortReader, patients: [Int]) throws {
         let genes = reader.manifest.genes

@@ -17,7 +17,7 @@ struct Coordinator: ParsableCommand {
                      : -np N transcriptile-worker
             The coordinator validates the config and the cohort, splits the patients, broadcasts
             the plan, prints progress, and writes config.yaml, run_plan.json, metrics.jsonl,
-            timeline.json, loss_curve.png and summary.json into the run directory, and commits
+            timeline.json, loss_curve.png/.svg and summary.json into the run directory, and commits
             the workers' checkpoints into its checkpoints/ (Docs/Checkpoints.md). A bad config
             or cohort stops the job before any training (exit 2); a worker that fails or goes
             silent for liveness.timeout_s ends the job with a message naming it (exit 1).

@@ -14,7 +14,7 @@ public struct EffectiveConfig {
     public let config: RunConfig
     /// The task's `model` section (decoded by the task).
     public let model: Node
-    /// The whole effective configuration as YAML (printed once, stored as `config.yaml`).
+    /// The whole effective configuration as YAML (stored as `config.yaml`), paths absolute.
     public let yaml: String
 }
 
@@ -22,6 +22,11 @@ public struct EffectiveConfig {
 /// problem names its key and its line — then the defaults for every key not given.
 public enum ConfigLoader {
     /// Loads `file` and applies `overrides` (`key.path=value`, value in YAML syntax).
+    ///
+    /// Paths (`cohort`, `run_dir`) follow one rule: a relative path is read from where it was
+    /// written — a path in the file from the file's folder, a path given on the command line
+    /// (`--set`) from the working directory. An unset `run_dir` is `runs/<config name>` in the
+    /// working directory. The effective config holds them absolute.
     public static func load(file: URL, overrides: [String] = []) throws(ConfigError) -> EffectiveConfig {
         let text: String
         do { text = try String(contentsOf: file, encoding: .utf8) } catch {
@@ -30,11 +35,16 @@ public enum ConfigLoader {
             let why = !exists ? "no such file" : isDirectory.boolValue ? "a directory, not a config file" : "not readable as UTF-8 text (a YAML config is text)"
             throw ConfigError("\(file.path): cannot read the config: \(why)")
         }
-        return try load(yaml: text, source: file.path, overrides: overrides, baseDirectory: file.deletingLastPathComponent())
+        var config = try load(yaml: text, source: file.path, overrides: overrides, baseDirectory: file.deletingLastPathComponent())
+        if config.config.runDir.isEmpty {
+            config = try load(yaml: text, source: file.path, overrides: overrides + ["run_dir=" + quoted("runs/" + file.deletingPathExtension().lastPathComponent)],
+                              baseDirectory: file.deletingLastPathComponent())
+        }
+        return config
     }
 
-    /// Loads YAML text; `source` names it in messages; relative `cohort` paths resolve against
-    /// `baseDirectory`.
+    /// Loads YAML text; `source` names it in messages; relative paths in the text resolve
+    /// against `baseDirectory`, those of `overrides` against the working directory.
     public static func load(yaml text: String, source: String, overrides: [String] = [], baseDirectory: URL? = nil)
         throws(ConfigError) -> EffectiveConfig {
         var user: Node
@@ -53,8 +63,10 @@ public enum ConfigLoader {
         do { modelDefaults = try task.defaultModelNode() } catch { throw ConfigError("internal: \(task.name)'s model defaults do not encode: \(error)") }
         let defaults = try defaultTree(modelDefaults: modelDefaults)
         try checkKeys(user, against: defaults, path: [], source: source)
+        var setBy = [String: String]()  // key path → the --set that gave it
         for assignment in overrides {
             user = try apply(assignment, to: user, defaults: defaults)
+            if let equals = assignment.firstIndex(of: "=") { setBy[String(assignment[..<equals])] = assignment }
         }
         let merged = merge(defaults, user)
 
@@ -62,19 +74,28 @@ public enum ConfigLoader {
         do {
             config = try YAMLDecoder().decode(RunConfig.self, from: merged)
         } catch {
-            throw ConfigError("\(source): \(describe(error, in: user))")
+            let (message, fromFile) = describe(error, in: user, setBy: setBy)
+            throw ConfigError(fromFile ? "\(source): \(message)" : message)
         }
-        if let baseDirectory, !config.cohort.isEmpty, !config.cohort.hasPrefix("/") {
-            config.cohort = baseDirectory.appendingPathComponent(config.cohort).standardizedFileURL.path
+        let workingDirectory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        func resolved(_ path: String, key: String) -> String {
+            guard !path.isEmpty, !path.hasPrefix("/") else { return path }
+            let base = setBy[key] != nil ? workingDirectory : baseDirectory ?? workingDirectory
+            return base.appendingPathComponent(path).standardizedFileURL.path
         }
+        config.cohort = resolved(config.cohort, key: "cohort")
+        config.runDir = resolved(config.runDir, key: "run_dir")
         let problems = config.problems()
         guard problems.isEmpty else { throw ConfigError("\(source): " + problems.joined(separator: "\n  ")) }
         let model = merged["model"]!
         do { try task.checkModel(model) } catch {
-            throw ConfigError("\(source): model: \(describe(error, in: user["model"] ?? model))")
+            let modelSetBy = setBy.reduce(into: [String: String]()) { if $1.key.hasPrefix("model.") { $0[String($1.key.dropFirst(6))] = $1.value } }
+            let (message, fromFile) = describe(error, in: user["model"] ?? model, setBy: modelSetBy)
+            throw ConfigError(fromFile ? "\(source): model: \(message)" : "model: \(message)")
         }
         var effective = plainNumbers(merged)
         effective["cohort"] = Node(config.cohort)
+        effective["run_dir"] = Node(config.runDir)
         let yaml = (try? Yams.serialize(node: effective)) ?? ""
         return EffectiveConfig(config: config, model: model, yaml: yaml)
     }
@@ -198,11 +219,18 @@ public enum ConfigLoader {
         return row[b.count]
     }
 
-    /// A decoding error as "key.path: what was wrong (line N)".
-    static func describe(_ error: Error, in user: Node) -> String {
+    /// A decoding error as "key.path: what was wrong (line N)", or "(from --set key=value)"
+    /// when an override gave the value; and whether the file is to blame.
+    static func describe(_ error: Error, in user: Node, setBy: [String: String] = [:]) -> (message: String, fromFile: Bool) {
         func value(at keys: [String]) -> Node? { keys.reduce(Optional(user)) { $0?[$1] } }
+        var fromFile = true
         func located(_ path: [CodingKey], _ message: String) -> String {
             let keys = path.map(\.stringValue)
+            // The --set of this key or of a section above it.
+            if let assignment = keys.indices.reversed().lazy.compactMap({ setBy[keys[...$0].joined(separator: ".")] }).first {
+                fromFile = false
+                return "\(keys.joined(separator: ".")): \(message) (from --set \(assignment))"
+            }
             let line = value(at: keys)?.mark.map { " (line \($0.line))" } ?? ""
             return "\(keys.joined(separator: ".")): \(message)\(line)"
         }
@@ -212,20 +240,27 @@ public enum ConfigLoader {
             if let text = node.string { return "'\(text)'" }
             return ((try? Yams.serialize(node: node)) ?? "another kind of value").trimmingCharacters(in: .whitespacesAndNewlines)
         }
+        let message: String
         switch error {
         case let DecodingError.typeMismatch(type, context):
-            return located(context.codingPath, "expected \(typeName(type)), got \(given(context.codingPath))")
+            message = located(context.codingPath, "expected \(typeName(type)), got \(given(context.codingPath))")
         case let DecodingError.dataCorrupted(context):
             let key = context.codingPath.map(\.stringValue).joined(separator: ".")
             let choices = choices[key].map { "; one of \($0.joined(separator: ", "))" } ?? ""
-            return located(context.codingPath, "\(given(context.codingPath)) is not a valid value\(choices)")
+            message = located(context.codingPath, "\(given(context.codingPath)) is not a valid value\(choices)")
         case let DecodingError.valueNotFound(type, context):
-            return located(context.codingPath, "expected \(typeName(type)), found nothing")
+            message = located(context.codingPath, "expected \(typeName(type)), found nothing")
         case let DecodingError.keyNotFound(key, context):
-            return located(context.codingPath + [key], "missing")
+            message = located(context.codingPath + [key], "missing")
         default:
-            return "\(error)"
+            message = "\(error)"
         }
+        return (message, fromFile)
+    }
+
+    /// `text` as a YAML string (JSON's quoting is valid YAML), for overrides made here.
+    static func quoted(_ text: String) -> String {
+        (try? JSONEncoder().encode(text)).map { String(decoding: $0, as: UTF8.self) } ?? text
     }
 
     /// The values of the keys that take one of a fixed set.

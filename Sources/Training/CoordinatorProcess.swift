@@ -1,7 +1,9 @@
+import BuildInfo
 import Checkpoints
 import Cohorts
 import Distributed
 import Foundation
+import Plotting
 import Terminal
 import Yams
 
@@ -29,7 +31,7 @@ public enum CoordinatorProcess {
         if world.size < 2 {
             planned = .failure(TrainingError.plan("""
                 no workers: start the coordinator and the workers together, e.g.
-                  launch/train \(file.path) --workers 2
+                  transcriptile train \(file.path) --workers 2
                   mpirun -np 1 transcriptile-coordinator --config \(file.path) : -np 2 transcriptile-worker
                 """))
         } else {
@@ -37,7 +39,12 @@ public enum CoordinatorProcess {
         }
         do {
             switch planned {
-            case let .success((plan, effective)):
+            case let .success((planned, effective)):
+                var plan = planned
+                plan.provenance = RunPlan.Provenance(
+                    version: BuildInfo.version, commit: BuildInfo.commit,
+                    command: ProcessInfo.processInfo.environment["TRANSCRIPTILE_COMMAND"] ?? CommandLine.arguments.joined(separator: " "),
+                    hosts: hosts, ranks: world.size, started: RunRecords.timestamp())
                 try start(world, .plan(plan))
                 return try Monitor(plan: plan, effective: effective, world: world, hosts: hosts).run()
             case let .failure(error):
@@ -59,7 +66,8 @@ public enum CoordinatorProcess {
 
     /// Config → cohort validation → split → batch geometry → the task's preparation.
     static func plan(file: URL, runDirectory: String?, overrides: [String], resume: String, workers: Int) throws -> (RunPlan, EffectiveConfig) {
-        let effective = try ConfigLoader.load(file: file, overrides: overrides)
+        // --run-dir is run_dir given on the command line (relative to the working directory).
+        let effective = try ConfigLoader.load(file: file, overrides: overrides + (runDirectory.map { ["run_dir=" + ConfigLoader.quoted($0)] } ?? []))
         let config = effective.config
         let cohort = URL(fileURLWithPath: config.cohort)
         let problems = try CohortValidator(directory: cohort).validate()
@@ -77,7 +85,7 @@ public enum CoordinatorProcess {
             throw TrainingError.plan("train.micro_batch: \(config.task) needs at least \(task.minimumMicroBatch) samples per micro-batch (BatchNorm), got \(microBatch); raise train.micro_batch or train.global_batch")
         }
         let prepared = try prepare(task, reader: reader, split: split, model: effective.model)
-        let directory = URL(fileURLWithPath: runDirectory ?? (config.runDir.isEmpty ? "runs/" + file.deletingPathExtension().lastPathComponent : config.runDir))
+        let directory = URL(fileURLWithPath: config.runDir)
         var plan = RunPlan(
             config: config, model: try Yams.serialize(node: effective.model), runDirectory: directory.standardizedFileURL.path,
             split: split, workers: workers, microBatch: microBatch,
@@ -186,8 +194,8 @@ public enum CoordinatorProcess {
         }
     }
 
-    private static func prepare<T: Trainable>(_: T.Type, reader: CohortReader, split: DataSplit, model: Node) throws -> Data {
-        try JSONEncoder.compact.encode(try T.prepare(cohort: reader, split: split, model: try T.decodeModel(model)))
+    private static func prepare<T: Trainable>(_: T.Type, reader: CohortReader, split: DataSplit, model: Node) throws -> JSONValue {
+        try JSONValue(encoding: try T.prepare(cohort: reader, split: split, model: try T.decodeModel(model)))
     }
 }
 
@@ -231,7 +239,7 @@ private final class Monitor {
         effectiveYAML = effective.yaml
         checkpoints = CheckpointStore(runDirectory: URL(fileURLWithPath: plan.runDirectory))
         let history = plan.resume.map { URL(fileURLWithPath: $0.checkpoint).appendingPathComponent("metrics.jsonl") }
-        records = try RunRecords(directory: URL(fileURLWithPath: plan.runDirectory), history: history)
+        records = try RunRecords(directory: URL(fileURLWithPath: plan.runDirectory), history: history, resumedAt: plan.resume?.step)
         progress = ProgressBar("training", total: plan.steps, unit: "steps", first: plan.resume?.step ?? 0, every: plan.config.progress.everyS)
         position = Array(repeating: (-1, 0, "starting"), count: plan.workers)
         lastSeen = Array(repeating: 0, count: plan.workers)
@@ -243,12 +251,12 @@ private final class Monitor {
         try records.write("run_plan.json", try JSONEncoder.pretty.encode(plan))
         let c = plan.config
         Console.output("""
-            # effective config (also in \(plan.runDirectory)/config.yaml)
-            \(effective.yaml.trimmingCharacters(in: .newlines))
-            # plan: task \(c.task) on \(plan.workers) worker\(plan.workers == 1 ? "" : "s"); \(plan.split.train.count)/\(plan.split.validation.count)/\(plan.split.test.count) train/validation/test patients; \
-            \(plan.steps) steps (\(plan.stepsPerEpoch) per epoch) of \(c.train.globalBatch) samples in micro-batches of \(plan.microBatch) \
-            (\(plan.microBatchesPerStep) per step); exchange \(c.exchange.algorithm.rawValue), buckets of \(c.exchange.bucketMb) MB\(c.exchange.zeroStage == 1 ? ", ZeRO-1 optimizer state" : "")
-            \(plan.resume.map { "# resuming from \($0.checkpoint) at step \($0.step)\n" } ?? "")
+            training \(c.task) on \(plan.workers) worker\(plan.workers == 1 ? "" : "s"): \
+            \(plan.split.train.count)/\(plan.split.validation.count)/\(plan.split.test.count) train/validation/test patients, \
+            \(plan.steps) steps (\(plan.stepsPerEpoch) per epoch) of \(c.train.globalBatch) samples in micro-batches of \(plan.microBatch); \
+            exchange \(c.exchange.algorithm.rawValue)\(c.exchange.zeroStage == 1 ? ", ZeRO-1 optimizer state" : "")
+            run directory: \(plan.runDirectory) (the effective config: config.yaml)
+            \(plan.resume.map { "resuming from \($0.checkpoint) at step \($0.step)\n" } ?? "")
             """)
     }
 
@@ -257,8 +265,9 @@ private final class Monitor {
         for line in records.metricsLines() {
             guard let step = line["step"] as? Int else { continue }
             if let split = line["split"] as? String {
-                let metrics = line.compactMapValues { $0 as? Double }.filter { $0.key != "step" }
-                evaluations.append(EvaluationReport(step: step, split: split, metrics: metrics))
+                let metrics = line.compactMapValues { $0 as? Double }.filter { !["step", "weights_of_step"].contains($0.key) }
+                evaluations.append(EvaluationReport(step: step, split: split, metrics: metrics, final: line["final"] as? Bool ?? false,
+                                                    weightsOfStep: line["weights_of_step"] as? Int))
             } else if let loss = line["loss"] as? Double {
                 completed.append((step, loss, line["step_s"] as? Double ?? 0, line["samples"] as? Int ?? 0))
             }
@@ -305,8 +314,8 @@ private final class Monitor {
             let report = try decoder.decode(StepReport.self, from: bytes)
             position[report.worker] = (report.step, 2, "finished step \(report.step)")
             pending[report.step, default: []].append(report)
-            for span in report.spans { records.addSpan(span, worker: report.worker, step: report.step) }
-            if pending[report.step]?.count == workers { complete(step: report.step) }
+            for span in report.spans { records.addSpan(span, worker: report.worker, step: report.step + 1) }
+            if pending[report.step]?.count == workers { complete(index: report.step) }
         case .beat:
             let beat = try decoder.decode(Beat.self, from: bytes)
             position[beat.worker] = (beat.step, 1, "\(beat.phase == "exchange" ? "waiting in the gradient exchange of" : beat.phase + " at") step \(beat.step)")
@@ -318,16 +327,19 @@ private final class Monitor {
             let report = try decoder.decode(EvaluationReport.self, from: bytes)
             evaluations.append(report)
             var line: [String: Any] = ["step": report.step, "split": report.split]
+            if report.final { line["final"] = true }
+            if let weights = report.weightsOfStep { line["weights_of_step"] = weights }
             for (key, value) in report.metrics { line[key] = value }
             appendMetrics(line)
             let shown = report.metrics.filter { $0.key != "count" }.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4f", $0.value))" }
-            progress.note("\(report.split) at step \(report.step): " + shown.joined(separator: ", "))
+            let when = report.weightsOfStep.map { "weights of step \($0), restored by early stopping" } ?? "step \(report.step)"
+            progress.note("\(report.final ? "final \(report.split)" : report.split) (\(when)): " + shown.joined(separator: ", "))
         case .final:
             let report = try decoder.decode(FinalReport.self, from: bytes)
             finals[report.worker] = report
         case .checkpoint:
             let report = try decoder.decode(ShardReport.self, from: bytes)
-            records.addSpan(report.span, worker: report.worker, step: report.step - 1)
+            records.addSpan(report.span, worker: report.worker, step: report.step)
             shardReports[report.step, default: []].append(report)
             if shardReports[report.step]?.count == workers { commitCheckpoint(step: report.step) }
         case .heartbeat:
@@ -375,9 +387,12 @@ private final class Monitor {
         }
     }
 
-    /// All workers reported `step`: one metrics line and a progress update.
-    private func complete(step: Int) {
-        guard let reports = pending.removeValue(forKey: step), let first = reports.first else { return }
+    /// All workers reported the step of index `index`: one metrics line and a progress update,
+    /// numbered as everywhere else by the steps done (the first step is step 1, as after it
+    /// checkpoint step-1 and an evaluation "at step 1" would be).
+    private func complete(index: Int) {
+        let step = index + 1
+        guard let reports = pending.removeValue(forKey: index), let first = reports.first else { return }
         let samples = reports.map(\.samples).reduce(0, +)
         let loss = reports.map(\.lossSum).reduce(0, +) / Double(max(samples, 1))
         func slowest(_ name: String) -> Double {
@@ -395,13 +410,13 @@ private final class Monitor {
         ])
         completed.append((step, loss, seconds, samples))
         slowestStep = max(slowestStep, seconds)
-        if step > 0 {  // the first step carries start-up costs
+        if step > 1 {  // the first step carries start-up costs
             shares.data += slowest("data-wait")
             shares.exchange += slowest("exchange")
             shares.overlapped += reports.map(\.overlappedExchange).max() ?? 0
             shares.step += seconds
         }
-        progress.update(step + 1, detail: String(format: "epoch %d · loss %.4f · %.0f samples/s", first.epoch, loss, Double(samples) / max(seconds, 1e-9)))
+        progress.update(step, detail: String(format: "epoch %d · loss %.4f · %.0f samples/s", first.epoch, loss, Double(samples) / max(seconds, 1e-9)))
     }
 
     private func host(_ rank: Int) -> String { hosts.indices.contains(rank) ? hosts[rank] : "?" }
@@ -436,7 +451,7 @@ private final class Monitor {
         let median = steps.isEmpty ? completed.first?.seconds ?? 0 : steps[steps.count / 2]
         let tail = completed.suffix(10).map(\.loss)
         var evaluation = [String: Any](), validation = [String: Any]()
-        for report in evaluations where report.step == final.steps {
+        for report in evaluations where report.final {
             for (key, value) in report.metrics where key != "count" {
                 if report.split == "test" { evaluation[key] = value } else { validation[key] = value }
             }
@@ -455,6 +470,11 @@ private final class Monitor {
                        "exchange_overlapped_share": shares.overlapped / max(shares.step, 1e-9)],
             "exchange": plan.config.exchange.algorithm.rawValue, "hosts": hosts,
         ]
+        if var provenance = (try? JSONSerialization.jsonObject(with: JSONEncoder.compact.encode(plan.provenance))) as? [String: Any] {
+            provenance["ended"] = RunRecords.timestamp()
+            provenance["resumed_from"] = plan.resume.map { ["checkpoint": $0.checkpoint, "step": $0.step] as [String: Any] }
+            summary["provenance"] = provenance
+        }
         var stopNote = final.stoppedEarly ? " (stopped early by a signal)" : ""
         if let early = final.earlyStopping {
             let best = Int(early["early_stopping.best_step"] ?? 0)
@@ -464,10 +484,11 @@ private final class Monitor {
         }
         var failures = [String]()
         func attempt(_ body: () throws -> Void) { do { try body() } catch { failures.append("\(error)") } }
-        attempt { try records.write("summary.json", try JSONSerialization.data(withJSONObject: RunRecords.jsonSafe(summary), options: [.sortedKeys, .prettyPrinted])) }
+        attempt { try records.write("summary.json", try JSONSerialization.data(withJSONObject: RunRecords.jsonSafe(summary), options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])) }
         attempt { try records.writeTimeline(workers: workers) }
         let plot = records.directory.appendingPathComponent("loss_curve.png").path
-        attempt { do { try lossPlot().writePNG(to: plot) } catch { throw TrainingError.records("cannot write \(plot): \(error)") } }
+        let bestStep = final.earlyStopping?["early_stopping.best_step"].flatMap { Int(exactly: $0) }
+        attempt { do { try lossPlot(bestStep: bestStep).write(to: URL(fileURLWithPath: plot)) } catch { throw TrainingError.records("cannot write \(plot): \(error)") } }
         if lostMetricsLines > 0 { failures.append("\(lostMetricsLines) lines of metrics.jsonl could not be written") }
 
         let figures = evaluation.sorted { $0.key < $1.key }.compactMap { key, value in (value as? Double).map { "test \(key) \(String(format: "%.4f", $0))" } }
@@ -477,17 +498,23 @@ private final class Monitor {
             median step \(String(format: "%.1f", median * 1e3)) ms; waiting on data \(String(format: "%.1f", 100 * shares.data / max(shares.step, 1e-9))) %, \
             on the exchange \(String(format: "%.1f", 100 * shares.exchange / max(shares.step, 1e-9))) % (+\(String(format: "%.1f", 100 * shares.overlapped / max(shares.step, 1e-9))) % during backward)
             parameters: \(final.parameterCount) floats, sha256 \(final.parameterSHA256)\(hashes.count == 1 ? " (all \(workers) workers agree)" : " — WORKERS DISAGREE: \(hashes.count) different hashes")
-            records: \(plan.runDirectory)/{config.yaml, run_plan.json, metrics.jsonl, timeline.json, loss_curve.png, summary.json}
+            records: \(plan.runDirectory)/{config.yaml, run_plan.json, metrics.jsonl, timeline.json, loss_curve.png/.svg, summary.json}
 
             """)
         for failure in failures { Console.error("RECORDS INCOMPLETE: \(failure)\n") }
         return failures.isEmpty
     }
 
-    private func lossPlot() -> Plot {
-        var series = [Plot.Series(name: "train loss", color: Plot.palette[0], points: completed.map { (Double($0.step + 1), $0.loss) })]
-        let validation = evaluations.filter { $0.split == "validation" }.compactMap { e in e.metrics["loss"].map { (Double(e.step), $0) } }
-        if !validation.isEmpty { series.append(Plot.Series(name: "validation loss", color: Plot.palette[1], points: validation, dots: true)) }
-        return Plot(title: "\(plan.config.task): loss on \(workers) worker\(workers == 1 ? "" : "s")", xLabel: "step", yLabel: "loss", series: series)
+    /// The loss curve: training loss per step (numbered as metrics and progress number them),
+    /// validation loss at each evaluation (not again for weights restored by early stopping:
+    /// their point is already there), and a dashed line at early stopping's best step when there is one.
+    private func lossPlot(bestStep: Int?) -> Chart {
+        var series = [Series.line("train loss", completed.map { (Double($0.step), $0.loss) })]
+        let validation = evaluations.filter { $0.split == "validation" && $0.weightsOfStep == nil }.compactMap { e in
+            e.metrics["loss"].map { (x: Double(e.step), y: $0) }
+        }
+        if !validation.isEmpty { series.append(Series("validation loss", validation, style: .lineAndMarkers)) }
+        return Chart(title: "\(plan.config.task): loss on \(workers) worker\(workers == 1 ? "" : "s")", xLabel: "step", yLabel: "loss",
+                     series: series, markers: bestStep.map { [Marker(x: Double($0), label: "best step \($0)")] } ?? [])
     }
 }

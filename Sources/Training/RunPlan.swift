@@ -5,7 +5,7 @@ import Foundation
 
 /// What the coordinator decides before training and broadcasts to every worker (DESIGN §2):
 /// the effective config, the data split, the resolved batch geometry and the task's prepared
-/// data. Stored in the run directory as `run_plan.json`.
+/// data. Stored in the run directory as `run_plan.json`, in snake_case like the config.
 public struct RunPlan: Codable, Sendable {
     public var config: RunConfig
     /// The task's model section as YAML.
@@ -18,13 +18,20 @@ public struct RunPlan: Codable, Sendable {
     /// Resolved `train.steps`.
     public var steps: Int
     public var stepsPerEpoch: Int
-    /// The task's `Prepared`, as JSON.
-    public var prepared: Data
+    /// The task's `Prepared` (e.g. the normaliser and gene list).
+    public var prepared: JSONValue
     /// The checkpoint training continues from (verified by the coordinator), if any.
     public var resume: ResumePoint?
     /// The cohort as the run saw it, so that later commands notice when it has changed (absent
     /// in plans of older builds).
     public var cohortShape: CohortShape?
+    /// Who started this part of the run, where and with what (absent in plans of older builds).
+    public var provenance: Provenance?
+
+    enum CodingKeys: String, CodingKey {
+        case config, model, runDirectory = "run_dir", split, workers, microBatch = "micro_batch", steps, stepsPerEpoch = "steps_per_epoch",
+             prepared, resume, cohortShape = "cohort_shape", provenance
+    }
 
     /// A cohort's size and gene list, as far as a trained model depends on them.
     public struct CohortShape: Codable, Sendable, Equatable {
@@ -33,6 +40,20 @@ public struct RunPlan: Codable, Sendable {
         public var genesSHA256: String
 
         public init(_ manifest: CohortManifest) { (patients, genes, genesSHA256) = (manifest.patients, manifest.genes, manifest.genesSHA256) }
+
+        enum CodingKeys: String, CodingKey { case patients, genes, genesSHA256 = "genes_sha256" }
+    }
+
+    /// The program and command that planned the run, on which hosts, and when (UTC, ISO 8601).
+    public struct Provenance: Codable, Sendable {
+        public var version: String
+        public var commit: String
+        /// The user's command line (`transcriptile train …` passes it on), else the coordinator's.
+        public var command: String
+        /// Each world rank's host; rank 0 is the coordinator.
+        public var hosts: [String]
+        public var ranks: Int
+        public var started: String
     }
 
     /// Micro-batches in one full global batch, and the most any worker runs in one step.
@@ -139,10 +160,14 @@ struct ShardReport: Codable {
     var span: Span
 }
 
+/// A split's figures at `step` (the number of steps trained). `final`: the figures of the
+/// weights training ends with — after early stopping, those of `weightsOfStep`.
 struct EvaluationReport: Codable {
     var step: Int
     var split: String
     var metrics: [String: Double]
+    var final = false
+    var weightsOfStep: Int?
 }
 
 struct FinalReport: Codable {
@@ -160,14 +185,14 @@ struct FinalReport: Codable {
 extension JSONEncoder {
     static let compact: JSONEncoder = {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return encoder
     }()
 
     static let pretty: JSONEncoder = {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return encoder
     }()

@@ -3,14 +3,20 @@ import Foundation
 
 /// The files of a run directory (DESIGN §8): `config.yaml`, `run_plan.json`, `metrics.jsonl`
 /// (one line per step and per evaluation), `timeline.json` (Chrome trace), `loss_curve.png`
-/// and `summary.json`.
+/// and `summary.json`. A resumed run keeps what came before: the metrics of the steps up to its
+/// checkpoint, and the timeline of every earlier session (one trace process per session).
 final class RunRecords {
     let directory: URL
     private let metrics: FileHandle
     private var events: [[String: Any]] = []
+    /// The timeline of earlier sessions (a resumed run), and this session's trace process.
+    private var earlierEvents: [[String: Any]] = []
+    private var session = 1
+    private var sessionName = "run"
 
     /// The files a run writes (besides `checkpoints/`, `evaluation*/` and `previous-*/`).
-    static let recordNames: Set = ["config.yaml", "run_plan.json", "metrics.jsonl", "timeline.json", "summary.json", "loss_curve.png", "latent_pca.png"]
+    static let recordNames: Set = ["config.yaml", "run_plan.json", "metrics.jsonl", "timeline.json", "summary.json",
+                                   "loss_curve.png", "loss_curve.svg", "latent_pca.png", "latent_pca.svg"]
 
     /// Makes sure a new run may write into `directory`: it must be new, empty, or hold an earlier
     /// start of a run that left no checkpoint — whose records are then moved into
@@ -58,7 +64,7 @@ final class RunRecords {
     /// Opens the run directory: a new run creates it (after `checkUnused`); a resumed run
     /// (`history`: the metrics snapshot of the checkpoint it continues from) replaces
     /// `metrics.jsonl` with that snapshot, dropping the lines of steps that will be run again.
-    init(directory: URL, history: URL? = nil) throws {
+    init(directory: URL, history: URL? = nil, resumedAt step: Int? = nil) throws {
         self.directory = directory
         let manager = FileManager.default
         let metricsFile = directory.appendingPathComponent("metrics.jsonl")
@@ -71,6 +77,7 @@ final class RunRecords {
         } catch {
             throw TrainingError.plan("cannot create the run records in \(directory.path): \(error.localizedDescription)")
         }
+        if let step { keepEarlierTimeline(upTo: step) }
     }
 
     /// The objects of `metrics.jsonl`, in order.
@@ -91,7 +98,7 @@ final class RunRecords {
     /// A figure that is not finite (a diverged validation loss) is written as null: JSON has no
     /// NaN or infinity, and the line must not be lost for it.
     func appendMetrics(_ object: [String: Any]) throws {
-        let data = try JSONSerialization.data(withJSONObject: object.mapValues(Self.jsonSafe), options: [.sortedKeys])
+        let data = try JSONSerialization.data(withJSONObject: object.mapValues(Self.jsonSafe), options: [.sortedKeys, .withoutEscapingSlashes])
         do { try metrics.write(contentsOf: data + Data("\n".utf8)) } catch {
             throw TrainingError.records("cannot append to \(directory.appendingPathComponent("metrics.jsonl").path): \(error.localizedDescription)")
         }
@@ -107,19 +114,41 @@ final class RunRecords {
         }
     }
 
-    /// A span of `worker`'s time for the timeline.
-    func addSpan(_ span: Span, worker: Int, step: Int) {
-        events.append(["name": span.name, "cat": "step", "ph": "X", "ts": span.start * 1e6, "dur": span.duration * 1e6,
-                       "pid": 1, "tid": worker + 1, "args": ["step": step]])
+    /// Keeps the timeline events of earlier sessions up to `step` (those of steps run again
+    /// after the checkpoint are dropped, as in metrics.jsonl); this session becomes the next.
+    private func keepEarlierTimeline(upTo step: Int) {
+        sessionName = "resumed at step \(step)"
+        guard let data = try? Data(contentsOf: directory.appendingPathComponent("timeline.json")),
+              let trace = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let old = trace["traceEvents"] as? [[String: Any]] else { return }
+        earlierEvents = old.filter { event in
+            guard let args = event["args"] as? [String: Any], let eventStep = args["step"] as? Int else { return true }  // metadata
+            return eventStep <= step
+        }
+        session = (old.compactMap { $0["pid"] as? Int }.max() ?? 0) + 1
     }
 
-    /// Writes `timeline.json`: one row per worker (world rank = worker + 1).
+    /// A span of `worker`'s time at `step` (steps numbered from 1) for the timeline.
+    func addSpan(_ span: Span, worker: Int, step: Int) {
+        events.append(["name": span.name, "cat": "step", "ph": "X", "ts": span.start * 1e6, "dur": span.duration * 1e6,
+                       "pid": session, "tid": worker + 1, "args": ["step": step]])
+    }
+
+    /// Writes `timeline.json`: earlier sessions' rows, then this session's, one row per worker
+    /// (world rank = worker + 1); each session is a process of the trace, named for its start.
     func writeTimeline(workers: Int) throws {
-        let names: [[String: Any]] = (0..<workers).map {
-            ["name": "thread_name", "ph": "M", "pid": 1, "tid": $0 + 1, "args": ["name": "worker \($0) (rank \($0 + 1))"]]
-        }
-        let trace: [String: Any] = ["traceEvents": names + events, "displayTimeUnit": "ms"]
+        let names: [[String: Any]] = [["name": "process_name", "ph": "M", "pid": session, "args": ["name": "session \(session): \(sessionName)"]],
+                                      ["name": "process_sort_index", "ph": "M", "pid": session, "args": ["sort_index": session]]]
+            + (0..<workers).map { ["name": "thread_name", "ph": "M", "pid": session, "tid": $0 + 1, "args": ["name": "worker \($0) (rank \($0 + 1))"]] }
+        let trace: [String: Any] = ["traceEvents": earlierEvents + names + events, "displayTimeUnit": "ms"]
         try write("timeline.json", try JSONSerialization.data(withJSONObject: trace, options: [.sortedKeys]))
+    }
+
+    /// Now in UTC, ISO 8601 (e.g. 2026-12-02T09:15:00Z), for provenance.
+    static func timestamp(_ date: Date = Date()) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
     }
 
     deinit { try? metrics.close() }

@@ -75,7 +75,7 @@ public struct TrainedRun {
     /// `cohort` is the run's own (`runCohort()`), which some tasks read while they are built.
     public func task<T: Trainable>(_: T.Type, cohort: CohortReader) throws -> T {
         let model = try T.decodeModel(yaml: plan.model)
-        let prepared = try JSONDecoder.lenient.decode(T.Prepared.self, from: plan.prepared)
+        let prepared = try plan.prepared.decode(T.Prepared.self)
         let arena = ParameterArena(seed: UInt64(plan.config.train.seed))
         let task = try T(model: model, prepared: prepared, arena: arena, cohort: cohort)
         arena.seal()

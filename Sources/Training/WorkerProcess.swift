@@ -22,6 +22,14 @@ public enum WorkerProcess {
             Console.error("transcriptile-worker: cannot start MPI: \(error)\n")
             exit(1)
         }
+        if world.size < 2 || world.rank == 0 {
+            // Not started beside a coordinator (alone, or as world rank 0): nobody would send a plan.
+            let why = "transcriptile-worker: \(world.size < 2 ? "started alone" : "started as world rank 0"): workers are ranks 1…N " +
+                "beside the coordinator (rank 0). Start a run with: transcriptile train RUN.yaml --workers N"
+            if world.size > 1 { world.abort(why, code: 2) }  // the other ranks would wait for a plan
+            Console.error(why + "\n")
+            exit(2)
+        }
         StopSignal.install()
         do {
             _ = try RankHosts.gather(world)
@@ -116,7 +124,7 @@ final class WorkerLoop<T: Trainable> {
         checkpoints = CheckpointStore(runDirectory: URL(fileURLWithPath: plan.runDirectory))
         let reader = try CohortReader(directory: cohort)
         let model = try T.decodeModel(yaml: plan.model)
-        let prepared = try JSONDecoder.lenient.decode(T.Prepared.self, from: plan.prepared)
+        let prepared = try plan.prepared.decode(T.Prepared.self)
         arena = ParameterArena(seed: UInt64(config.train.seed))
         task = try T(model: model, prepared: prepared, arena: arena, cohort: reader)
         exchange = try GradientExchange(
@@ -177,8 +185,10 @@ final class WorkerLoop<T: Trainable> {
             }
             if stopping { break }
         }
-        try evaluate(step: step, split: "validation", patients: plan.split.validation)
-        try evaluate(step: step, split: "test", patients: plan.split.test)
+        // The final figures, of the weights training ends with (early stopping's best, if it stopped).
+        let weightsOfStep = earlyStopped ? earlyStopping?.bestStep : nil
+        try evaluate(step: step, split: "validation", patients: plan.split.validation, final: true, weightsOfStep: weightsOfStep)
+        try evaluate(step: step, split: "test", patients: plan.split.test, final: true, weightsOfStep: weightsOfStep)
         let figures = rank == 0 ? try finalEvaluation(step: step) : [:]
         let digest = SHA256.hash(data: UnsafeRawBufferPointer(arena.values.buffer(Float.self)))
         try send(FinalReport(worker: rank, steps: step, parameterCount: arena.count,
@@ -335,9 +345,10 @@ final class WorkerLoop<T: Trainable> {
     }
 
     /// Means of the task's evaluation sums over `patients`, each worker taking its share
-    /// (the same figures on every worker); worker 0 reports them.
+    /// (the same figures on every worker); worker 0 reports them, marked `final` for the
+    /// figures of the weights training ends with.
     @discardableResult
-    private func evaluate(step: Int, split: String, patients: [Int]) throws -> [String: Double] {
+    private func evaluate(step: Int, split: String, patients: [Int], final: Bool = false, weightsOfStep: Int? = nil) throws -> [String: Double] {
         guard !patients.isEmpty else { return [:] }
         try send(Beat(worker: rank, step: step, phase: "evaluate \(split)"), .beat)
         task.setTraining(false)
@@ -360,7 +371,7 @@ final class WorkerLoop<T: Trainable> {
         let count = max(total["count"] ?? 1, 1)
         var metrics = total.mapValues { $0 / count }
         metrics["count"] = total["count"]
-        if rank == 0 { try send(EvaluationReport(step: step, split: split, metrics: metrics), .evaluation) }
+        if rank == 0 { try send(EvaluationReport(step: step, split: split, metrics: metrics, final: final, weightsOfStep: weightsOfStep), .evaluation) }
         return metrics
     }
 

@@ -38,7 +38,7 @@ extension TrainingRunTests {
         XCTAssertEqual(try parameterHash(interrupted), try parameterHash(wholeRun), "resumed weights equal uninterrupted ones")
         let steps = try String(contentsOf: interrupted.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
             .split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]).flatMap { $0["split"] == nil ? $0["step"] as? Int : nil } }
-        XCTAssertEqual(steps, Array(0..<3000), "metrics.jsonl holds every step once")
+        XCTAssertEqual(steps, Array(1...3000), "metrics.jsonl holds every step once, numbered from 1")
     }
 
     /// Saved by 3 workers, resumed by 2 and by 4: with the reproducible exchange and a fixed

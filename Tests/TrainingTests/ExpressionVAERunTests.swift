@@ -36,6 +36,19 @@ extension TrainingRunTests {
         let early = try XCTUnwrap(summary["early_stopping"] as? [String: Any])
         let best = try XCTUnwrap(early["best_step"] as? Int), final = try XCTUnwrap(summary["final_step"] as? Int)
         XCTAssertEqual(final, best + 30, "stopped three evaluations after the best")
+        // The stopping step's validation is printed once as itself, and once as the final figures
+        // of the restored weights, labelled so (not as two different "validation at step N").
+        XCTAssertTrue(result.stderr.contains("final validation (weights of step \(best), restored by early stopping)"), result.stderr)
+        XCTAssertEqual(result.stderr.components(separatedBy: "validation (step \(final))").count, 2, result.stderr)
+        let lines = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+            .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let finals = lines.filter { $0["final"] as? Bool == true }
+        XCTAssertEqual(finals.map { $0["split"] as? String }, ["validation", "test"])
+        XCTAssertEqual(finals.map { $0["weights_of_step"] as? Int }, [best, best])
+        // One name, one value: summary.json's figures are the final lines' figures.
+        let test = try XCTUnwrap(finals.last)
+        XCTAssertEqual(evaluation["loss_reconstruction"] as? Double, test["loss_reconstruction"] as? Double)
+        XCTAssertNil(test["reconstruction_mse"], "the loss term has its own name")
         XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("latent_pca.png").path))
 
         let cli = ProcessRunner.product("transcriptile")

@@ -80,4 +80,38 @@ final class RunConfigTests: XCTestCase {
         XCTAssertTrue(message("cohort: [unclosed\n").contains("not valid YAML"))
         XCTAssertTrue(message("- a list\n").contains("must be a mapping"))
     }
+
+    /// A bad --set value is blamed on the --set, not on "line 1" of the config.
+    func testASetValueIsBlamedOnTheSet() {
+        let text = message("task: cancer-type\ncohort: c\ntrain: {steps: 5}\n", ["train.global_batch=abc"])
+        XCTAssertTrue(text.contains("train.global_batch: expected an integer, got 'abc' (from --set train.global_batch=abc)"), text)
+        XCTAssertFalse(text.contains("line"), text)
+        XCTAssertFalse(text.hasPrefix("run.yaml"), text)
+        let model = message("task: cancer-type\ncohort: c\ntrain: {steps: 5}\n", ["model.dropout=lots"])
+        XCTAssertTrue(model.contains("(from --set model.dropout=lots)"), model)
+        let inFile = message("task: cancer-type\ncohort: c\ntrain:\n  steps: 5\n  global_batch: abc\n")
+        XCTAssertTrue(inFile.contains("run.yaml: train.global_batch: expected an integer, got 'abc' (line 5)"), inFile)
+    }
+
+    /// One rule for paths: relative to the file when written in it, to the working directory
+    /// when given on the command line; the effective config holds them absolute.
+    func testPathsAreRelativeToWhereTheyWereWritten() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("paths-\(UUID().uuidString)/configs")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder.deletingLastPathComponent()) }
+        let file = folder.appendingPathComponent("demo.yaml")
+        try "task: cancer-type\ncohort: data/cohort\nrun_dir: out/run\ntrain: {steps: 5}\n".write(to: file, atomically: true, encoding: .utf8)
+        let here = FileManager.default.currentDirectoryPath
+        let fromFile = try ConfigLoader.load(file: file)
+        XCTAssertEqual(fromFile.config.cohort, folder.appendingPathComponent("data/cohort").path)
+        XCTAssertEqual(fromFile.config.runDir, folder.appendingPathComponent("out/run").path)
+        XCTAssertTrue(fromFile.yaml.contains("run_dir: \(folder.path)/out/run"), fromFile.yaml)
+        let fromCommandLine = try ConfigLoader.load(file: file, overrides: ["cohort=c2", "run_dir=r2"])
+        XCTAssertEqual(fromCommandLine.config.cohort, URL(fileURLWithPath: here).appendingPathComponent("c2").path)
+        XCTAssertEqual(fromCommandLine.config.runDir, URL(fileURLWithPath: here).appendingPathComponent("r2").path)
+        try "task: cancer-type\ncohort: /abs/cohort\ntrain: {steps: 5}\n".write(to: file, atomically: true, encoding: .utf8)
+        let defaults = try ConfigLoader.load(file: file)
+        XCTAssertEqual(defaults.config.cohort, "/abs/cohort")
+        XCTAssertEqual(defaults.config.runDir, URL(fileURLWithPath: here).appendingPathComponent("runs/demo").path, "unset: runs/<config name> here")
+    }
 }

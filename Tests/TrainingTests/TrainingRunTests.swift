@@ -66,10 +66,11 @@ final class TrainingRunTests: XCTestCase {
         let file = try config()
         let (first, directory) = try train(file, workers: 2)
         XCTAssertEqual(first.status, 0, first.output)
-        XCTAssertTrue(first.stdout.contains("# effective config"), first.stdout)
+        XCTAssertTrue(first.stdout.contains("run directory: \(directory.path) (the effective config: config.yaml)"), first.stdout)
+        XCTAssertLessThan(first.stdout.split(separator: "\n").count, 12, "a quiet terminal: no effective config on stdout\n" + first.stdout)
         XCTAssertTrue(first.stdout.contains("finished 12/12 steps"), first.stdout)
-        XCTAssertTrue(first.stderr.contains("step 12/12"), "progress on stderr\n" + first.stderr)
-        for name in ["config.yaml", "run_plan.json", "metrics.jsonl", "timeline.json", "loss_curve.png", "summary.json"] {
+        XCTAssertTrue(first.stderr.contains("12/12 steps"), "progress on stderr\n" + first.stderr)
+        for name in ["config.yaml", "run_plan.json", "metrics.jsonl", "timeline.json", "loss_curve.png", "loss_curve.svg", "summary.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path), name)
         }
         let curve = try losses(directory)

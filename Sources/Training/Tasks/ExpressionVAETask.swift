@@ -3,6 +3,7 @@ import Cohorts
 import Foundation
 import Models
 import NN
+import Plotting
 import Tensors
 
 /// RNA-CDM stage 1: the β-VAE (`ExpressionVAE`) that compresses a patient's bulk RNA into the
@@ -16,6 +17,8 @@ public final class ExpressionVAETask: ExpressionProfileTask {
         public var normalizer: ExpressionNormalizer
         public var genes: [String]
         public var cancerTypes: [String]
+
+        enum CodingKeys: String, CodingKey { case normalizer, genes, cancerTypes = "cancer_types" }
     }
 
     public static let name = "rna-vae"
@@ -49,14 +52,16 @@ public final class ExpressionVAETask: ExpressionProfileTask {
         vae.loss(profiles(batch, rows: rows), key: key).total
     }
 
-    /// Sums of the loss and its terms; ε is keyed by the patient, so evaluations repeat exactly.
+    /// Sums of the loss and its terms (`loss_reconstruction`, `loss_kl`); ε is keyed by the
+    /// patient, so evaluations repeat exactly.
     public func evaluate(_ batch: PatientBatch) -> [String: Double] {
         let count = batch.patients.count
         guard count > 0 else { return [:] }
         let terms = vae.loss(profiles(batch, rows: 0..<count), key: RandomKey(seed: 0, stream: 0, sample: UInt32(truncatingIfNeeded: batch.patients[0])))
         let n = Double(count)
-        return ["count": n, "loss": terms.total.value.scalars[0] * n, "reconstruction_mse": terms.reconstruction.value.scalars[0] * n,
-                "kl": terms.divergence.value.scalars[0] * n]
+        // The loss's own terms (z sampled, as in training); `finalEvaluation`'s reconstruction_mse decodes μ.
+        return ["count": n, "loss": terms.total.value.scalars[0] * n, "loss_reconstruction": terms.reconstruction.value.scalars[0] * n,
+                "loss_kl": terms.divergence.value.scalars[0] * n]
     }
 
     public func setTraining(_ training: Bool) { vae.isTraining = training }
@@ -83,8 +88,8 @@ public final class ExpressionVAETask: ExpressionProfileTask {
     /// On the target patients: reconstruction MSE (decoding μ) and the mean and median over genes
     /// of Pearson's r between input and reconstruction across patients; the latent's k-NN
     /// accuracy of cancer type (k = 5, neighbours from the reference patients) and silhouette
-    /// (by cancer type); `latent_pca.png`, the target latents on their first two principal
-    /// components coloured by cancer type.
+    /// (by cancer type); `latent_pca.png` and `.svg`, the target latents on their first two
+    /// principal components coloured by cancer type.
     public func finalEvaluation(_ set: EvaluationSet, into directory: URL) throws -> [String: Double] {
         let genes = prepared.genes.count, latent = vae.config.latent
         guard !set.targetPatients.isEmpty else { return [:] }
@@ -123,13 +128,11 @@ public final class ExpressionVAETask: ExpressionProfileTask {
         let (scores, explained) = LatentMetrics.principalComponents(targetMean, dimension: latent)
         figures["pca_explained_1"] = explained[0]
         figures["pca_explained_2"] = explained.count > 1 ? explained[1] : .nan
-        let series = names.enumerated().map { position, name in
-            Plot.Series(name: name, color: Plot.palette[position % Plot.palette.count],
-                        points: zip(scores, targetTypeNames).filter { $0.1 == name }.map { (x: $0.0[0], y: $0.0.count > 1 ? $0.0[1] : 0) }, dots: true)
-        }
-        let plot = Plot(title: "VAE latent (mu) of \(set.name), PCA", xLabel: String(format: "PC1 (%.0f%%)", 100 * figures["pca_explained_1"]!),
-                        yLabel: String(format: "PC2 (%.0f%%)", 100 * (figures["pca_explained_2"] ?? 0)), series: series)
-        try plot.writePNG(to: directory.appendingPathComponent("latent_pca.png").path)
+        let points = scores.map { (x: $0.first ?? .nan, y: $0.count > 1 ? $0[1] : 0) }
+        let plot = Chart(title: "VAE latent (μ) of \(set.name), PCA", xLabel: String(format: "PC1 (%.0f %%)", 100 * (figures["pca_explained_1"] ?? .nan)),
+                         yLabel: String(format: "PC2 (%.0f %%)", 100 * (figures["pca_explained_2"] ?? .nan)),
+                         series: Series.groups(points, labels: targetTypeNames))
+        try plot.write(to: directory.appendingPathComponent("latent_pca"))
         return figures
     }
 }
