@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildInfo
 import Checkpoints
 import Cohorts
 import Distributed
@@ -15,7 +16,8 @@ struct Transcriptile: ParsableCommand {
               launch/mpirun -np 2 .build/release/transcriptile bench allreduce
             Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.
             """,
-        subcommands: [Smoke.self, Bench.self, DataCommand.self, CheckpointCommand.self, EvaluateCommand.self, EncodeCommand.self])
+        version: BuildInfo.versionLine("transcriptile"),
+        subcommands: [TrainCommand.self, Smoke.self, Bench.self, DataCommand.self, CheckpointCommand.self, EvaluateCommand.self, EncodeCommand.self])
 
     /// Parses, runs, and maps failures to the project's exit codes (DESIGN §8): usage errors
     /// print the usage and exit 2; runtime errors exit 1, and abort the whole MPI job when it

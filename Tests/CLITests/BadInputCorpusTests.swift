@@ -248,12 +248,15 @@ final class BadInputCorpusTests: XCTestCase {
         return try subcommands.flatMap { try commands(path + [$0]) }
     }
 
-    /// `launch/train`'s options, from its usage (`  --workers N   …`).
+    /// `launch/train`'s options that take a value, from its help (`  --workers <n>   …`: those of
+    /// `transcriptile train`, which it runs).
     static func trainOptions() throws -> [String] {
-        let usage = try ProcessRunner.run(ProcessRunner.repositoryRoot.appendingPathComponent("launch/train").path, ["--help"], timeout: 30)
-        return usage.stderr.split(separator: "\n").compactMap { line in
-            guard line.hasPrefix("  --") else { return nil }
-            return String(line.dropFirst(2).prefix { !$0.isWhitespace })
+        let help = try ProcessRunner.run(ProcessRunner.repositoryRoot.appendingPathComponent("launch/train").path, ["--help"],
+                                         environment: ["TRANSCRIPTILE_BIN": ProcessRunner.productsFolder.path], timeout: 30)
+        return help.stdout.split(separator: "\n").compactMap { line in
+            let parts = line.dropFirst(2).split(separator: " ", maxSplits: 2)
+            guard line.hasPrefix("  --"), parts.count >= 2, parts[1].hasPrefix("<") else { return nil }
+            return String(parts[0])
         }
     }
 
@@ -552,6 +555,10 @@ private final class Fixture: @unchecked Sendable {
         return path
     }
 
+    /// A hostfile of one host with `slots` slots, and a profile holding `text` (for train's cases).
+    func hostfile(slots: Int) -> String { (try? file("hosts", "localhost slots=\(slots)\n")) ?? missing }
+    func profile(_ text: String) -> String { (try? file("profile.yaml", text)) ?? missing }
+
     /// The leaf keys of YAML as Yams prints the effective config (block style, two-space
     /// indents, sequences at the key's indent).
     static func leafKeys(yaml: String) -> [String] {
@@ -765,7 +772,7 @@ private final class Fixture: @unchecked Sendable {
         // data import-expression: a valid command imports the 20 Khan test tumours.
         let khan = ["--table", data + "/Khan_xtest.csv", "--labels", data + "/Khan_ytest.csv", "--kind", "scaled"]
         let star = ["--star", data + "/gdc", "--sample-sheet", data + "/gdc/gdc_sample_sheet.tsv"]
-        let arff = ["--arff", data + "/breast_cancer_GSE7390-metastasis.arff", "--time-attribute", "t.tdm", "--event-attribute", "e.tdm",
+        let arff = ["--arff", data + "/breast_cancer_GSE7390-metastasis.arff", "--survival-time", "t.tdm", "--event", "e.tdm",
                     "--exclude", "age,size", "--kind", "log"]
         func expression(_ option: String, _ value: String, _ source: [String], names: [[String]]? = nil) -> Case {
             cli("data import-expression", option, ["--out", fresh("imported")] + source + [option, value], names: names)
@@ -782,12 +789,19 @@ private final class Fixture: @unchecked Sendable {
         cases += paths("data import-expression", "--table", directory: false, ["--out", fresh("imported"), "--kind", "scaled"])
         cases += paths("data import-expression", "--labels", directory: false, ["--out", fresh("imported"), "--kind", "scaled", "--table", data + "/Khan_xtest.csv"])
         cases += paths("data import-expression", "--arff", directory: false, ["--out", fresh("imported"), "--kind", "log"])
-        for option in ["--time-attribute", "--event-attribute", "--type-attribute"] {
+        for option in ["--survival-time", "--event", "--type-column"] {
             var source = arff
             if let index = source.firstIndex(of: option) { source.removeSubrange(index...(index + 1)) }
             cases += ["", "no_such_attribute"].map { expression(option, $0, source) }
         }
         cases.append(expression("--exclude", "no_such_attribute", Array(arff.dropLast(4)) + ["--kind", "log"], names: [["no_such_attribute"]]))
+        // Survival columns that hold no times or events, survival without its pair or on STAR, a type column beside labels.
+        cases.append(expression("--survival-time", "er", Array(arff.dropFirst(4)) + ["--arff", arff[1]]))
+        cases.append(expression("--event", "grade", ["--arff", arff[1], "--survival-time", "t.tdm", "--kind", "log"]))
+        cases.append(expression("--event", "e.tdm", ["--arff", arff[1], "--kind", "log"]))
+        cases.append(expression("--survival-time", "t.tdm", star + ["--event", "e.tdm"]))
+        cases.append(expression("--type-column", "V1", khan))
+        cases += ["", "no_such_attribute", "grade", "X219340_s_at"].map { expression("--keep", $0, ["--arff", arff[1], "--kind", "log"]) }
         cases.append(expression("--cancer-type", "", Array(khan.prefix(2)) + ["--kind", "scaled"]))
         cases.append(cli("data import-expression", nil, ["--out", fresh("imported")], names: [["--star", "--table", "--arff"]]))
 
@@ -856,6 +870,11 @@ private final class Fixture: @unchecked Sendable {
         cases.append(cli("checkpoint export", "--out", [checkpoint, "--out", fresh("weights") + ".txt"], names: [[".txt", "--format"]]))
         cases += ["no-such-format", ""].map { cli("checkpoint export", "--format", [checkpoint, "--out", fresh("weights") + ".safetensors", "--format", $0]) }
         cases += numbers("checkpoint export", "--step", ["-1", "999", ""], [run, "--out", fresh("weights") + ".safetensors"])
+        cases.append(cli("checkpoint export", "--step", [checkpoint, "--step", "1", "--out", fresh("weights") + ".safetensors"], names: [["--step 1"], ["step 2"]]))
+        cases.append(cli("checkpoint export", "--out", [checkpoint, "--out", fresh("weights") + ".pt"], names: [[".pt"], ["pickle"], [".safetensors"]]))
+        cases.append(cli("checkpoint export", "--format", [checkpoint, "--out", fresh("weights") + ".pth", "--format", "safetensors"], names: [["pickle"]]))
+        cases.append(cli("checkpoint export", "--format", [checkpoint, "--out", fresh("weights") + ".safetensors", "--format", "bundle"], names: [["--format bundle"]]))
+        cases.append(cli("checkpoint export", "--out", [checkpoint, "--out", aDirectory, "--overwrite"], names: [["not a model bundle"]], unchanged: [aDirectory]))
 
         // evaluate, encode (a trained rna-vae run)
         cases += paths("evaluate", "--checkpoint", directory: true, ["--out", fresh("evaluation")])
@@ -880,12 +899,14 @@ private final class Fixture: @unchecked Sendable {
         return cases
     }
 
-    /// launch/train's own options.
+    /// The options of launch/train, which are transcriptile train's (it runs it): each case
+    /// counts for both.
     func trainCommandCases() -> [Case] {
         let config = configs["rna-vae"]!
         func train(_ option: String?, _ arguments: [String], status: Set<Int32> = [2], names: [[String]]) -> Case {
-            Case(name: "launch/train " + arguments.map(Case.quoted).joined(separator: " "), covers: ["launch/train"] + (option.map { ["launch/train \($0)"] } ?? []),
-                 program: .train, arguments: arguments, status: status, names: names, timeout: 120)
+            let covers = ["launch/train", "train"] + (option.map { ["launch/train \($0)", "train \($0)"] } ?? ["train <config>"])
+            return Case(name: "launch/train " + arguments.map(Case.quoted).joined(separator: " "), covers: covers,
+                        program: .train, arguments: arguments, status: status, names: names, timeout: 120)
         }
         var cases = [train(nil, [], names: [["--workers", "RUN.yaml", "usage"]]),
                      train(nil, [missing, "--workers", "1"], names: named(missing)),
@@ -909,6 +930,12 @@ private final class Fixture: @unchecked Sendable {
         cases.append(train("--mpi-arg", base() + ["--workers", "1", "--mpi-arg", "--no-such-mpirun-option"], status: [1, 2],
                            names: [["--no-such-mpirun-option"]]))
         cases.append(train("--mpi-arg", base() + ["--workers", "1", "--mpi-arg", ""], names: [["--mpi-arg"]]))
+        cases.append(train("--dry-run", base() + ["--workers", "0", "--dry-run"], names: [["--workers"]]))
+        cases.append(train("--hostfile", base() + ["--workers", "4", "--hostfile", hostfile(slots: 4)], names: [["slots", "--workers"]]))
+        cases.append(train("--profile", base() + ["--workers", "1", "--profile", profile("map-by: core\n")], names: [["map-by"]]))
+        cases.append(train("--profile", base() + ["--workers", "1", "--profile", profile("threads_per_rank: 0\n")], names: [["threads_per_rank"]]))
+        cases.append(Case(name: "transcriptile train without --workers", covers: ["train"], arguments: ["train", config],
+                          names: [["--workers"]]))
         return cases
     }
 
