@@ -35,6 +35,7 @@ struct CheckpointCommand: ParsableCommand {
             try reader.verify()
             return reader
         }
+        if let step, step < 0 { throw ValidationError("--step must be 0 or more (a checkpoint's step), got \(step)") }
         let url = URL(fileURLWithPath: path)
         if FileManager.default.fileExists(atPath: url.appendingPathComponent("manifest.json").path) {
             let reader = try CheckpointReader(directory: url)

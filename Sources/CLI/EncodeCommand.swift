@@ -1,7 +1,6 @@
 import ArgumentParser
 import Cohorts
 import Foundation
-import Terminal
 import Training
 
 /// `transcriptile encode`: the latents of a trained `rna-vae` run, per patient, for the
@@ -56,15 +55,15 @@ struct EncodeCommand: ParsableCommand {
         let latent = vae.vae.config.latent
         var mean = [Float](), logVariance = [Float]()
         mean.reserveCapacity(patients.count * latent)
-        let progress = ProgressBar("encoding", total: patients.count, unit: "patients")
-        for start in stride(from: 0, to: patients.count, by: 1024) {
-            let block = Array(patients[start..<min(patients.count, start + 1024)])
-            let part = try vae.encode(reader, patients: block)
-            mean += part.mean
-            logVariance += part.logVariance
-            progress.update(start + block.count)
+        try withProgress("encoding", total: patients.count, unit: "patients") { progress in
+            for start in stride(from: 0, to: patients.count, by: 1024) {
+                let block = Array(patients[start..<min(patients.count, start + 1024)])
+                let part = try vae.encode(reader, patients: block)
+                mean += part.mean
+                logVariance += part.logVariance
+                progress.update(start + block.count)
+            }
         }
-        progress.finish()
         let ids = try reader.patientIDs(), types = try reader.cancerTypes()
         let temporary = out + ".partial"
         do {  // the file closes when `file` goes; renamed into place only when complete

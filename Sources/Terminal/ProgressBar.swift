@@ -60,7 +60,7 @@ public final class ProgressBar: @unchecked Sendable {
         switch style {
         case .off: break
         case .live:
-            guard now - lastDrawn >= 0.1 || done >= total else { return }
+            guard now - lastDrawn >= 0.1 || (total > 0 && done >= total) else { return }
             lastDrawn = now
             shown = line(now: now, bar: true)
             Console.error("\r\u{1B}[K" + shown)

@@ -89,7 +89,8 @@ public enum ConfigLoader {
         guard problems.isEmpty else { throw ConfigError("\(source): " + problems.joined(separator: "\n  ")) }
         let model = merged["model"]!
         do { try task.checkModel(model) } catch {
-            let modelSetBy = setBy.reduce(into: [String: String]()) { if $1.key.hasPrefix("model.") { $0[String($1.key.dropFirst(6))] = $1.value } }
+            var modelSetBy = setBy.reduce(into: [String: String]()) { if $1.key.hasPrefix("model.") { $0[String($1.key.dropFirst(6))] = $1.value } }
+            modelSetBy[""] = setBy["model"]  // the whole section
             let (message, fromFile) = describe(error, in: user["model"] ?? model, setBy: modelSetBy)
             throw ConfigError(fromFile ? "\(source): model: \(message)" : "model: \(message)")
         }
@@ -226,8 +227,9 @@ public enum ConfigLoader {
         var fromFile = true
         func located(_ path: [CodingKey], _ message: String) -> String {
             let keys = path.map(\.stringValue)
-            // The --set of this key or of a section above it.
-            if let assignment = keys.indices.reversed().lazy.compactMap({ setBy[keys[...$0].joined(separator: ".")] }).first {
+            // The --set of this key or of a section above it ("": the whole tree).
+            let enclosing = keys.indices.reversed().map { keys[...$0].joined(separator: ".") } + [""]
+            if let assignment = enclosing.lazy.compactMap({ setBy[$0] }).first {
                 fromFile = false
                 return "\(keys.joined(separator: ".")): \(message) (from --set \(assignment))"
             }

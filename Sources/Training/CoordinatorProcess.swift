@@ -43,7 +43,7 @@ public enum CoordinatorProcess {
                 var plan = planned
                 plan.provenance = RunPlan.Provenance(
                     version: BuildInfo.version, commit: BuildInfo.commit,
-                    command: ProcessInfo.processInfo.environment["TRANSCRIPTILE_COMMAND"] ?? CommandLine.arguments.joined(separator: " "),
+                    command: CommandLine.arguments.joined(separator: " "),
                     hosts: hosts, ranks: world.size, started: RunRecords.timestamp())
                 try start(world, .plan(plan))
                 return try Monitor(plan: plan, effective: effective, world: world, hosts: hosts).run()
@@ -239,7 +239,8 @@ private final class Monitor {
         effectiveYAML = effective.yaml
         checkpoints = CheckpointStore(runDirectory: URL(fileURLWithPath: plan.runDirectory))
         let history = plan.resume.map { URL(fileURLWithPath: $0.checkpoint).appendingPathComponent("metrics.jsonl") }
-        records = try RunRecords(directory: URL(fileURLWithPath: plan.runDirectory), history: history, resumedAt: plan.resume?.step)
+        records = try RunRecords(directory: URL(fileURLWithPath: plan.runDirectory), history: history, resumedAt: plan.resume?.step,
+                                 keepingTimeline: plan.resume.map { $0.checkpoint.hasPrefix(plan.runDirectory + "/") } ?? false)
         progress = ProgressBar("training", total: plan.steps, unit: "steps", first: plan.resume?.step ?? 0, every: plan.config.progress.everyS)
         position = Array(repeating: (-1, 0, "starting"), count: plan.workers)
         lastSeen = Array(repeating: 0, count: plan.workers)
@@ -265,7 +266,7 @@ private final class Monitor {
         for line in records.metricsLines() {
             guard let step = line["step"] as? Int else { continue }
             if let split = line["split"] as? String {
-                let metrics = line.compactMapValues { $0 as? Double }.filter { !["step", "weights_of_step"].contains($0.key) }
+                let metrics = line.filter { !["step", "split", "final", "weights_of_step"].contains($0.key) }.compactMapValues { $0 as? Double }
                 evaluations.append(EvaluationReport(step: step, split: split, metrics: metrics, final: line["final"] as? Bool ?? false,
                                                     weightsOfStep: line["weights_of_step"] as? Int))
             } else if let loss = line["loss"] as? Double {
@@ -312,13 +313,15 @@ private final class Monitor {
         switch tag {
         case .step:
             let report = try decoder.decode(StepReport.self, from: bytes)
-            position[report.worker] = (report.step, 2, "finished step \(report.step)")
+            position[report.worker] = (report.step + 1, 2, "finished step \(report.step + 1)")
             pending[report.step, default: []].append(report)
             for span in report.spans { records.addSpan(span, worker: report.worker, step: report.step + 1) }
             if pending[report.step]?.count == workers { complete(index: report.step) }
         case .beat:
             let beat = try decoder.decode(Beat.self, from: bytes)
-            position[beat.worker] = (beat.step, 1, "\(beat.phase == "exchange" ? "waiting in the gradient exchange of" : beat.phase + " at") step \(beat.step)")
+            // Ordered within a step: its exchange (1), its end (2), then an evaluation or checkpoint after it (3).
+            position[beat.worker] = (beat.step, beat.phase == "exchange" ? 1 : 3,
+                                     "\(beat.phase == "exchange" ? "waiting in the gradient exchange of" : beat.phase + " at") step \(beat.step)")
         case .failure:
             let failure = try decoder.decode(Failure.self, from: bytes)
             progress.finish()
@@ -366,6 +369,7 @@ private final class Monitor {
                                     tensors: first.tensors, metrics: metrics, shards: shards)
             try checkpoints.commit(manifest)
             committed = step
+            try? records.writeTimeline(workers: workers)  // kept up to date, so that a resume after a crash still has it
             let removed = checkpoints.applyRetention(newest: step, keepLast: plan.config.checkpoint.keepLast, keepEvery: plan.config.checkpoint.keepEvery)
             let stored = shards.map(\.bytes).reduce(0, +), raw = first.arenas.map(\.count).reduce(0, +) * 4
             let seconds = reports.map(\.span.duration).max() ?? 0
@@ -410,7 +414,7 @@ private final class Monitor {
         ])
         completed.append((step, loss, seconds, samples))
         slowestStep = max(slowestStep, seconds)
-        if step > 1 {  // the first step carries start-up costs
+        if step > (plan.resume?.step ?? 0) + 1 {  // this session's first step carries start-up costs
             shares.data += slowest("data-wait")
             shares.exchange += slowest("exchange")
             shares.overlapped += reports.map(\.overlappedExchange).max() ?? 0
@@ -447,8 +451,9 @@ private final class Monitor {
     private func writeRecords() -> Bool {
         let hashes = Set(finals.values.map(\.parameterSHA256))
         let final = finals[0]!
-        let steps = completed.map(\.seconds).dropFirst().sorted()
-        let median = steps.isEmpty ? completed.first?.seconds ?? 0 : steps[steps.count / 2]
+        let session = completed.filter { $0.step > (plan.resume?.step ?? 0) }  // this session's steps
+        let steps = session.map(\.seconds).dropFirst().sorted()
+        let median = steps.isEmpty ? session.first?.seconds ?? 0 : steps[steps.count / 2]
         let tail = completed.suffix(10).map(\.loss)
         var evaluation = [String: Any](), validation = [String: Any]()
         for report in evaluations where report.final {
@@ -465,7 +470,7 @@ private final class Monitor {
             "evaluation": evaluation, "validation": validation,
             "parameters": ["count": final.parameterCount, "sha256": final.parameterSHA256, "workers_agree": hashes.count == 1],
             "timing": ["wall_s": Date.timeIntervalSinceReferenceDate - start, "median_step_s": median,
-                       "samples_per_s": Double(completed.map(\.samples).reduce(0, +)) / max(completed.map(\.seconds).reduce(0, +), 1e-9),
+                       "samples_per_s": Double(session.map(\.samples).reduce(0, +)) / max(session.map(\.seconds).reduce(0, +), 1e-9),
                        "data_wait_share": shares.data / max(shares.step, 1e-9), "exchange_wait_share": shares.exchange / max(shares.step, 1e-9),
                        "exchange_overlapped_share": shares.overlapped / max(shares.step, 1e-9)],
             "exchange": plan.config.exchange.algorithm.rawValue, "hosts": hosts,

@@ -87,9 +87,10 @@ extension ModelBundle {
         var provenance = self.provenance
         provenance["weights_sha256"] = weightsSHA256
         provenance["exported_by"] = ["version": producer.version, "commit": producer.commit]
-        provenance["exported"] = ISO8601DateFormatter().string(from: Date())
+        provenance["exported"] = RunRecords.timestamp()
         return [
             "format": Self.format, "version": Self.version, "task": task, "step": step,
+            "weights_of_step": weightsOfStep,
             "input": [
                 "genes": genes, "shape": ["patients", genes.count],
                 "expression_kind": expressionKind.map { $0 as Any } ?? NSNull(),

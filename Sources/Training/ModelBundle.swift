@@ -26,6 +26,9 @@ public struct ModelBundle {
 
     public let task: String
     public let step: Int
+    /// The step whose weights the checkpoint holds: `step`, or early stopping's best step when
+    /// early stopping ended the run and restored those weights.
+    public let weightsOfStep: Int
     public let tensors: [ExportedTensor]
     /// The model's input genes, in the order of its input's columns.
     public var genes: [String] { description.genes }
@@ -55,6 +58,10 @@ public struct ModelBundle {
         try Self.check(tensors, against: description.layout, manifest: manifest, path: checkpoint.directory.path)
         task = type.name
         step = manifest.step
+        // Early stopping that ended the run restored the best step's weights before this save.
+        let scalars = manifest.scalars, patience = run.plan.config.evaluation.patience
+        let stopped = patience > 0 && (scalars["early_stopping.stale"] ?? 0) >= Double(patience)
+        weightsOfStep = stopped ? scalars["early_stopping.best_step"].flatMap { Int(exactly: $0) } ?? step : step
         do { expressionKind = try cohort.opened().reader.manifest.expressionKind; cohortProblem = nil } catch {
             (expressionKind, cohortProblem) = (nil, "\(error)")
         }

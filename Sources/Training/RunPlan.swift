@@ -48,7 +48,7 @@ public struct RunPlan: Codable, Sendable {
     public struct Provenance: Codable, Sendable {
         public var version: String
         public var commit: String
-        /// The user's command line (`transcriptile train …` passes it on), else the coordinator's.
+        /// The coordinator's command line: the config, every `--set`, `--run-dir` and `--resume`.
         public var command: String
         /// Each world rank's host; rank 0 is the coordinator.
         public var hosts: [String]
@@ -120,6 +120,8 @@ struct Span: Codable {
     var duration: Double
 }
 
+/// A worker's share of one step; `step` is the loop's index (0-based), which the coordinator
+/// records as step `step + 1` like everything a user reads.
 struct StepReport: Codable {
     var worker: Int
     var step: Int
@@ -134,6 +136,8 @@ struct StepReport: Codable {
     var spans: [Span]
 }
 
+/// A worker entering a phase at `step` (numbered from 1: the update in progress, or the one an
+/// evaluation or checkpoint follows).
 struct Beat: Codable {
     var worker: Int
     var step: Int

@@ -62,22 +62,49 @@ final class RunRecords {
     }
 
     /// Opens the run directory: a new run creates it (after `checkUnused`); a resumed run
-    /// (`history`: the metrics snapshot of the checkpoint it continues from) replaces
-    /// `metrics.jsonl` with that snapshot, dropping the lines of steps that will be run again.
-    init(directory: URL, history: URL? = nil, resumedAt step: Int? = nil) throws {
+    /// (`history`: the metrics snapshot of the checkpoint at `step` it continues from) replaces
+    /// `metrics.jsonl` with that snapshot, dropping the lines of steps that will be run again, and
+    /// keeps the earlier sessions' timeline when the checkpoint is this directory's own.
+    init(directory: URL, history: URL? = nil, resumedAt step: Int? = nil, keepingTimeline: Bool = false) throws {
         self.directory = directory
         let manager = FileManager.default
         let metricsFile = directory.appendingPathComponent("metrics.jsonl")
         if history == nil { try Self.checkUnused(directory) }  // the plan did so already; a no-op unless a file appeared since
         do {
             try manager.createDirectory(at: directory, withIntermediateDirectories: true)
-            try (history.map { try Data(contentsOf: $0) } ?? Data()).write(to: metricsFile, options: .atomic)
+            let lines = try history.map { Self.resumedHistory(try Data(contentsOf: $0), upTo: step ?? .max) } ?? Data()
+            try lines.write(to: metricsFile, options: .atomic)
             metrics = try FileHandle(forWritingTo: metricsFile)
             try metrics.seekToEnd()
         } catch {
             throw TrainingError.plan("cannot create the run records in \(directory.path): \(error.localizedDescription)")
         }
-        if let step { keepEarlierTimeline(upTo: step) }
+        if let step {
+            sessionName = "resumed at step \(step)"
+            if keepingTimeline { keepEarlierTimeline(upTo: step) }
+        }
+    }
+
+    /// The metrics lines a resumed run continues from: those of steps up to `step`, without the
+    /// final evaluations of an earlier end. Builds before 0.19 numbered training lines from 0;
+    /// those are renumbered so that step n is the state after n updates.
+    static func resumedHistory(_ data: Data, upTo step: Int) -> Data {
+        let lines = data.split(separator: UInt8(ascii: "\n"))
+        let objects = lines.map { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
+        let fromZero = objects.lazy.compactMap { $0 }.first { $0["split"] == nil }?["step"] as? Int == 0
+        var kept = Data()
+        for (line, object) in zip(lines, objects) {
+            guard var object, object["final"] == nil else { continue }
+            var text = Data(line)
+            if fromZero, object["split"] == nil, let old = object["step"] as? Int {
+                object["step"] = old + 1
+                guard let renumbered = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { continue }
+                text = renumbered
+            }
+            guard (object["step"] as? Int ?? 0) <= step else { continue }
+            kept.append(text + Data("\n".utf8))
+        }
+        return kept
     }
 
     /// The objects of `metrics.jsonl`, in order.
@@ -117,7 +144,6 @@ final class RunRecords {
     /// Keeps the timeline events of earlier sessions up to `step` (those of steps run again
     /// after the checkpoint are dropped, as in metrics.jsonl); this session becomes the next.
     private func keepEarlierTimeline(upTo step: Int) {
-        sessionName = "resumed at step \(step)"
         guard let data = try? Data(contentsOf: directory.appendingPathComponent("timeline.json")),
               let trace = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let old = trace["traceEvents"] as? [[String: Any]] else { return }

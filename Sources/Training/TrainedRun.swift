@@ -21,6 +21,10 @@ public struct TrainedRun {
             throw TrainingError.plan("\(file.path) is missing: \(checkpoint.directory.path) is not inside a run directory (RUN/checkpoints/step-N)")
         }
         do { plan = try JSONDecoder.lenient.decode(RunPlan.self, from: data) } catch {
+            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+            if object?["runDirectory"] != nil {  // camelCase keys and a base64 `prepared`: before 0.19
+                throw TrainingError.plan("\(file.path) was written by a Transcriptile older than 0.19, whose run plans (camelCase keys, base64 data) this version does not read; use the build that trained it, or train the run again")
+            }
             throw TrainingError.plan("\(file.path) does not parse: \(error)")
         }
         // The plan is a file like any other: its config and model are checked as a run's are.

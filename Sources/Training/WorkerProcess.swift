@@ -232,7 +232,7 @@ final class WorkerLoop<T: Trainable> {
     /// the shard, or why it could not be written, to the coordinator, which commits the
     /// checkpoint once every shard is in.
     private func saveCheckpoint(step: Int, epoch: Int, cursor: Int) throws {
-        try send(Beat(worker: rank, step: step - 1, phase: "checkpoint"), .beat)
+        try send(Beat(worker: rank, step: step, phase: "checkpoint"), .beat)
         let begin = now()
         let arenas = stateArenas()
         var shard: Manifest.ShardRecord?, failure: String?
@@ -287,7 +287,7 @@ final class WorkerLoop<T: Trainable> {
     private func step(_ step: Int, _ loader: Prefetcher<PatientBatch>) throws -> (epoch: Int, cursor: Int) {
         var spans = [Span]()
         let dataStart = now()
-        guard let batch = try loader.next() else { throw TrainingError.plan("the loader ended before step \(step)") }
+        guard let batch = try loader.next() else { throw TrainingError.plan("the loader ended before step \(step + 1)") }
         let computeStart = now()
         spans.append(Span(name: "data-wait", start: dataStart, duration: computeStart - dataStart))
 
@@ -299,7 +299,7 @@ final class WorkerLoop<T: Trainable> {
                                 sample: UInt32(truncatingIfNeeded: batch.positions[rows.lowerBound]))
             let loss = task.loss(batch, rows: rows, key: key)
             let value = loss.value.scalars[0]
-            guard value.isFinite else { throw TrainingError.nonFinite(step: step, detail: "the loss (\(value)) of worker \(rank)") }
+            guard value.isFinite else { throw TrainingError.nonFinite(step: step + 1, detail: "the loss (\(value)) of worker \(rank)") }
             lossSum += value * Double(rows.count)
             let last = index == batch.microBatches.count - 1
             // Each micro-batch's mean loss, weighted so that the sum over all is the global mean.
@@ -312,13 +312,13 @@ final class WorkerLoop<T: Trainable> {
         }
         let exchangeStart = now()
         spans.append(Span(name: "compute", start: computeStart, duration: exchangeStart - computeStart))
-        try send(Beat(worker: rank, step: step, phase: "exchange"), .beat)
+        try send(Beat(worker: rank, step: step + 1, phase: "exchange"), .beat)
         try exchange.finish()
         let optimizerStart = now()
         spans.append(Span(name: "exchange", start: exchangeStart, duration: optimizerStart - exchangeStart))
 
         let norm = clipGradientNorm(arena.gradients, maxNorm: config.optimizer.clipNorm > 0 ? config.optimizer.clipNorm : .infinity)
-        guard norm.isFinite else { throw TrainingError.nonFinite(step: step, detail: "the gradient norm (\(norm))") }
+        guard norm.isFinite else { throw TrainingError.nonFinite(step: step + 1, detail: "the gradient norm (\(norm))") }
         let lr = schedule.learningRate(at: step)
         optimizer.step(parameters: arena.values.slice(rows: optimized), gradients: arena.gradients.slice(rows: optimized), lr: lr)
         exchange.gradients.update(repeating: 0)
