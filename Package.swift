@@ -84,8 +84,8 @@ let package = Package(
         .executableTarget(name: "Worker", dependencies: ["Training", "BuildInfo"]),
         .executableTarget(
             name: "CLI",
-            dependencies: ["BuildInfo", 
-                "Distributed", "NN", "Optim", "Models", "Cohorts", "Checkpoints", "Training", "Terminal",
+            dependencies: [
+                "BuildInfo", "Distributed", "NN", "Optim", "Models", "Cohorts", "Checkpoints", "Training", "Terminal", "Plotting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

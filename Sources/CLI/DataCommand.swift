@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cohorts
 import Foundation
+import Plotting
 import Terminal
 
 /// `transcriptile data …`: make, check and describe cohorts (Docs/DataFormat.md).
@@ -94,13 +95,16 @@ extension DataCommand {
 
         @Argument(help: "Cohort directory (holding cohort.json).")
         var directory: String
-        @Option(help: "PNG contact sheet to write (default: DIR/contact-sheet.png; \"none\" to skip).")
+        @Option(help: "Contact sheet to write, as PNG and an SVG beside it (default: DIR/contact-sheet.png; \"none\" to skip).")
         var sheet: String?
         @Option(help: "Tiles on the contact sheet (1…1024).")
         var tiles = 64
 
         func validate() throws {
-            if let sheet, sheet != "none" { try OutputPath.checkFile(sheet, "--sheet") }
+            if let sheet, sheet != "none" {
+                guard sheet.hasSuffix(".png") else { throw ValidationError("--sheet names a .png file (its .svg goes beside it), got '\(sheet)'") }
+                try OutputPath.checkFile(sheet, "--sheet")
+            }
             guard (1...1024).contains(tiles) else { throw ValidationError("--tiles must be in 1…1024, got \(tiles); use --sheet none for no contact sheet") }
         }
 
@@ -109,10 +113,19 @@ extension DataCommand {
             let reader = try CohortReader(directory: URL(fileURLWithPath: directory))
             for line in try CohortSummary(reader: reader).lines { print(line) }
             let path = sheet ?? URL(fileURLWithPath: directory).appendingPathComponent("contact-sheet.png").path
-            if path != "none", let image = try CohortSummary.contactSheet(reader, count: tiles) {
-                try image.writePNG(to: path)
-                print("contact sheet: \(path) (\(min(tiles, reader.tiles)) tiles)")
+            guard path != "none", let size = reader.manifest.tileSize, reader.tiles > 0 else { return }
+            // Tiles spread evenly over the cohort, each captioned with its patient and cancer type.
+            let shown = min(tiles, reader.tiles)
+            let ids = try reader.patientIDs(), types = try reader.cancerTypes(), names = try reader.layout().cancerTypes
+            let owners = try reader.tilePatients()
+            let cells = try (0..<shown).map { i -> ImageGrid.Tile in
+                let tile = i * reader.tiles / shown, patient = owners[tile]
+                let type = names.indices.contains(types[patient]) ? names[types[patient]] : "?"
+                return ImageGrid.Tile(width: size, height: size, pixels: try reader.tile(tile), caption: "\(ids[patient]) · \(type)")
             }
+            let title = "\(URL(fileURLWithPath: directory).lastPathComponent): \(shown) of \(reader.tiles) tiles"
+            let files = try ImageGrid(title: title, tiles: cells, columns: 8, cellSize: Double(max(size, 128))).write(to: URL(fileURLWithPath: path))
+            print("contact sheet: \(files.png.path) and \(files.svg.lastPathComponent) (\(shown) tiles)")
         }
     }
 }

@@ -60,24 +60,6 @@ public struct CohortSummary {
         if let truth = manifest.truth { lines.append("ground truth: fractions of \(truth.joined(separator: ", "))") }
         return lines
     }
-
-    /// Up to `count` tiles spread evenly over the cohort, in a grid of `columns` with 2-pixel gaps;
-    /// nil when the cohort has no tiles or `count` or `columns` is < 1. Every tile read has the
-    /// manifest's size (`CohortReader.tile` checks), so the rows copied below exist.
-    public static func contactSheet(_ reader: CohortReader, count: Int, columns: Int = 8) throws -> RGBImage? {
-        guard let size = reader.manifest.tileSize, reader.tiles > 0, count >= 1, columns >= 1 else { return nil }
-        let n = min(count, reader.tiles), columns = min(columns, n), rows = (n + columns - 1) / columns, gap = 2
-        var sheet = RGBImage(width: columns * (size + gap) + gap, height: rows * (size + gap) + gap, fill: 255)
-        for i in 0..<n {
-            let pixels = try reader.tile(i * reader.tiles / n)
-            let x0 = gap + (i % columns) * (size + gap), y0 = gap + (i / columns) * (size + gap)
-            for y in 0..<size {
-                let target = ((y0 + y) * sheet.width + x0) * 3
-                sheet.pixels.replaceSubrange(target..<(target + size * 3), with: pixels[(y * size * 3)..<((y + 1) * size * 3)])
-            }
-        }
-        return sheet
-    }
 }
 
 private func median(_ values: [Float]) -> Float? {

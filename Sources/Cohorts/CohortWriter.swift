@@ -70,7 +70,7 @@ public final class CohortWriter {
 
     /// The files a cohort directory may hold: its manifest, its shards, and `data inspect`'s sheet.
     static func isCohortFile(_ name: String) -> Bool {
-        name == CohortFormat.manifestName || name == "contact-sheet.png" || (name.hasPrefix("shard-") && name.hasSuffix(".h5"))
+        name == CohortFormat.manifestName || name == "contact-sheet.png" || name == "contact-sheet.svg" || (name.hasPrefix("shard-") && name.hasSuffix(".h5"))
     }
 
     /// Where a cohort may be written: a path that does not exist yet, an empty directory, or
