@@ -2,6 +2,7 @@ import ArgumentParser
 import Checkpoints
 import Cohorts
 import Foundation
+import Terminal
 import Training
 
 /// `--checkpoint RUN [--step N]`: the trained run to use, shared by `evaluate` and `encode`.
@@ -66,7 +67,7 @@ struct EvaluateCommand: ParsableCommand {
         ]
         try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .prettyPrinted]).write(to: directory.appendingPathComponent("evaluation.json"))
         print("\(trained.plan.config.task) at step \(trained.checkpoint.manifest.step), \(set.name) (\(set.targetPatients.count) patients):")
-        for (key, value) in figures.sorted(by: { $0.key < $1.key }) { print("  \(key.padding(toLength: 24, withPad: " ", startingAt: 0)) \(String(format: "%.4f", value))") }
+        for line in figureLines(figures) { print(line) }
         print("written: \(directory.path)/evaluation.json and plots")
     }
 

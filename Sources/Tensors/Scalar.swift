@@ -11,7 +11,7 @@ public enum DType: String, Sendable, Codable {
 }
 
 /// A tensor element: `Float` or `Double`, with its BLAS matrix product.
-public protocol TensorScalar: Real, BinaryFloatingPoint, SIMDScalar, Sendable {
+public protocol TensorScalar: Real, BinaryFloatingPoint, SIMDScalar, Sendable, Codable {
     static var dtype: DType { get }
     /// eˣ for elementwise kernels. Float uses a branch-free polynomial that the compiler can
     /// vectorise (relative error < 3·10⁻⁷, saturating below −87.3 and above 88.3, NaN kept); Double uses libm.

@@ -496,10 +496,10 @@ private final class Monitor {
         attempt { do { try lossPlot(bestStep: bestStep).write(to: URL(fileURLWithPath: plot)) } catch { throw TrainingError.records("cannot write \(plot): \(error)") } }
         if lostMetricsLines > 0 { failures.append("\(lostMetricsLines) lines of metrics.jsonl could not be written") }
 
-        let figures = evaluation.sorted { $0.key < $1.key }.compactMap { key, value in (value as? Double).map { "test \(key) \(String(format: "%.4f", $0))" } }
+        let figures = figureLines(evaluation.compactMapValues { $0 as? Double }).joined(separator: "\n")
         Console.output("""
             finished \(final.steps)/\(plan.steps) steps\(stopNote) in \(Console.clock(Date.timeIntervalSinceReferenceDate - start)): \
-            loss \(String(format: "%.4f", completed.first?.loss ?? .nan)) → \(String(format: "%.4f", completed.last?.loss ?? .nan))\(figures.isEmpty ? "" : "; " + figures.joined(separator: ", "))
+            loss \(String(format: "%.4f", completed.first?.loss ?? .nan)) → \(String(format: "%.4f", completed.last?.loss ?? .nan))\(figures.isEmpty ? "" : "\ntest split:\n" + figures)
             median step \(String(format: "%.1f", median * 1e3)) ms; waiting on data \(String(format: "%.1f", 100 * shares.data / max(shares.step, 1e-9))) %, \
             on the exchange \(String(format: "%.1f", 100 * shares.exchange / max(shares.step, 1e-9))) % (+\(String(format: "%.1f", 100 * shares.overlapped / max(shares.step, 1e-9))) % during backward)
             parameters: \(final.parameterCount) floats, sha256 \(final.parameterSHA256)\(hashes.count == 1 ? " (all \(workers) workers agree)" : " — WORKERS DISAGREE: \(hashes.count) different hashes")

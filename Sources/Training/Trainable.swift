@@ -95,7 +95,7 @@ extension Trainable {
 
 /// The tasks a run config may name.
 public enum TaskRegistry {
-    public static let tasks: [any Trainable.Type] = [CancerTypeTask.self, ExpressionVAETask.self]
+    public static var tasks: [any Trainable.Type] { [CancerTypeTask.self, ExpressionVAETask.self] }
 
     public static var names: [String] { tasks.map { $0.name } }
 

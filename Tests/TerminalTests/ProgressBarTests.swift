@@ -47,4 +47,10 @@ final class ProgressBarTests: XCTestCase {
         XCTAssertEqual(Console.clock(3661), "1:01:01")
         XCTAssertEqual(Console.clock(.infinity), "—")
     }
+
+    func testFigureLinesAreSortedAlignedAndCountsHaveNoDecimals() {
+        XCTAssertEqual(figureLines(["silhouette": 0.35012, "patients": 120, "knn_accuracy": 1]),
+                       ["  knn_accuracy            1", "  patients                120", "  silhouette              0.3501"])
+        XCTAssertEqual(figureLines(["loss": .nan], indent: ""), ["loss                    nan"])
+    }
 }

@@ -161,7 +161,7 @@ final class CrossHostTests: XCTestCase {
         process.arguments = trainArguments(file, workers: 5, runDirectory: directory, sets)
         process.environment = ProcessRunner.childEnvironment(["TRANSCRIPTILE_BIN": ProcessRunner.productsFolder.path])
         let log = Self.scratch.appendingPathComponent("fault-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let output = try FileHandle(forWritingTo: log)
         process.standardOutput = output
         process.standardError = output
