@@ -75,12 +75,12 @@ public enum CoordinatorProcess {
         let reader = try CohortReader(directory: cohort)
         let split = DataSplit(cancerTypes: try reader.cancerTypes(),
                               fractions: (config.train.split.train, config.train.split.validation), seed: UInt64(config.train.seed))
-        let microBatch = config.train.microBatch > 0 ? config.train.microBatch : (config.train.globalBatch + workers - 1) / workers
+        // ConfigLoader has checked that the task exists.
+        guard let task = TaskRegistry.task(named: config.task) else { throw TrainingError.plan("task: unknown task '\(config.task)'") }
+        let microBatch = defaultMicroBatch(config, workers: workers, minimum: task.minimumMicroBatch)
         try checkGeometry(config, split: split, workers: workers, microBatch: microBatch)
         let sampler = EpochSampler(samples: split.train.count, globalBatch: config.train.globalBatch, microBatch: microBatch,
                                    seed: UInt64(config.train.seed), dropLast: config.train.dropLast)
-        // ConfigLoader has checked that the task exists.
-        guard let task = TaskRegistry.task(named: config.task) else { throw TrainingError.plan("task: unknown task '\(config.task)'") }
         if microBatch < task.minimumMicroBatch {
             throw TrainingError.plan("train.micro_batch: \(config.task) needs at least \(task.minimumMicroBatch) samples per micro-batch (BatchNorm), got \(microBatch); raise train.micro_batch or train.global_batch")
         }
@@ -101,6 +101,18 @@ public enum CoordinatorProcess {
             throw TrainingError.plan("exchange.algorithm reproducible sums at most \(terms) micro-batches per step; raise train.micro_batch")
         }
         return (plan, effective)
+    }
+
+    /// `train.micro_batch`, or when it is 0: with `exchange.algorithm: reproducible`, a size that
+    /// depends on the global batch alone — ⌈global / 8⌉ capped at 32 (at least 8 micro-batches a
+    /// step, so up to that many workers are busy) and at least the task's minimum — so that the
+    /// weights are the same on any number of workers by default; otherwise one micro-batch per
+    /// worker (⌈global / workers⌉), the fastest split.
+    static func defaultMicroBatch(_ config: RunConfig, workers: Int, minimum: Int) -> Int {
+        let global = config.train.globalBatch
+        if config.train.microBatch > 0 { return config.train.microBatch }
+        guard config.exchange.algorithm == .reproducible else { return (global + workers - 1) / workers }
+        return min(global, max(minimum, min(32, (global + 7) / 8)))
     }
 
     /// The split and the batch geometry can train: a non-empty training split, a global batch

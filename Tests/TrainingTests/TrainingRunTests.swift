@@ -104,13 +104,19 @@ final class TrainingRunTests: XCTestCase {
 
     func testReproducibleExchangeGivesBitwiseIdenticalWeightsOnOneTwoAndThreeWorkers() throws {
         let file = try config("exchange: {algorithm: reproducible, bucket_mb: 0.01}")
-        var hashes = [String]()
-        for workers in 1...3 {
-            let (result, directory) = try train(file, workers: workers)
-            XCTAssertEqual(result.status, 0, result.output)
-            hashes.append(try parameterHash(directory))
+        // A fixed train.micro_batch (8), and the default (0), which with `reproducible` depends on
+        // the global batch alone (24 → micro-batches of 3), not on the worker count.
+        for sets in [[String](), ["train.micro_batch=0"]] {
+            var hashes = [String](), microBatches = Set<Int>()
+            for workers in 1...3 {
+                let (result, directory) = try train(file, workers: workers, sets)
+                XCTAssertEqual(result.status, 0, result.output)
+                hashes.append(try parameterHash(directory))
+                microBatches.insert(try XCTUnwrap(try json(directory.appendingPathComponent("run_plan.json"))["micro_batch"] as? Int))
+            }
+            XCTAssertEqual(Set(hashes).count, 1, "\(sets): weights after 12 steps on 1, 2, 3 workers: \(hashes)")
+            XCTAssertEqual(microBatches, sets.isEmpty ? [8] : [3], "\(sets)")
         }
-        XCTAssertEqual(Set(hashes).count, 1, "weights after 12 steps on 1, 2, 3 workers: \(hashes)")
     }
 
     func testBadConfigKeyStopsTheJobBeforeTraining() throws {
