@@ -75,12 +75,3 @@ public enum SafeTensors {
         try FileIO.writeAtomically(try encode(tensors, metadata: metadata), to: url)
     }
 }
-
-extension FileIO {
-    /// Writes `data` to `url` atomically and durably: a temporary file beside it, flushed to the
-    /// device, renamed into place, the directory flushed.
-    public static func writeDurably(_ data: Data, to url: URL) throws { try writeAtomically(data, to: url) }
-
-    /// Flushes a directory's entries to the device (after a rename into it).
-    public static func flushDirectory(_ path: String) throws { try syncDirectory(path) }
-}

@@ -124,7 +124,7 @@ public enum FileIO {
 
     /// Replaces `url` with `data` so that a reader sees the old file or the new one, never a
     /// part: a temporary file, fsync, rename, then fsync of the directory.
-    static func writeAtomically(_ data: Data, to url: URL) throws {
+    public static func writeAtomically(_ data: Data, to url: URL) throws {
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp").path
         let output = try Output(creating: temporary)
         do {
@@ -138,7 +138,8 @@ public enum FileIO {
         try syncDirectory(url.deletingLastPathComponent().path)
     }
 
-    static func syncDirectory(_ path: String) throws {
+    /// Flushes a directory's entries to the device (after a rename into it).
+    public static func syncDirectory(_ path: String) throws {
         let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard descriptor >= 0 else { throw failure(path, "open the directory") }
         defer { close(descriptor) }

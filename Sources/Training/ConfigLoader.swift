@@ -35,18 +35,15 @@ public enum ConfigLoader {
             let why = !exists ? "no such file" : isDirectory.boolValue ? "a directory, not a config file" : "not readable as UTF-8 text (a YAML config is text)"
             throw ConfigError("\(file.path): cannot read the config: \(why)")
         }
-        var config = try load(yaml: text, source: file.path, overrides: overrides, baseDirectory: file.deletingLastPathComponent())
-        if config.config.runDir.isEmpty {
-            config = try load(yaml: text, source: file.path, overrides: overrides + ["run_dir=" + quoted("runs/" + file.deletingPathExtension().lastPathComponent)],
-                              baseDirectory: file.deletingLastPathComponent())
-        }
-        return config
+        return try load(yaml: text, source: file.path, overrides: overrides, baseDirectory: file.deletingLastPathComponent(),
+                        defaultRunDirectory: "runs/" + file.deletingPathExtension().lastPathComponent)
     }
 
     /// Loads YAML text; `source` names it in messages; relative paths in the text resolve
-    /// against `baseDirectory`, those of `overrides` against the working directory.
-    public static func load(yaml text: String, source: String, overrides: [String] = [], baseDirectory: URL? = nil)
-        throws(ConfigError) -> EffectiveConfig {
+    /// against `baseDirectory`, those of `overrides` against the working directory; an unset
+    /// `run_dir` becomes `defaultRunDirectory` in the working directory, if given.
+    public static func load(yaml text: String, source: String, overrides: [String] = [], baseDirectory: URL? = nil,
+                            defaultRunDirectory: String? = nil) throws(ConfigError) -> EffectiveConfig {
         var user: Node
         do {
             user = try Yams.compose(yaml: text) ?? Node([(Node, Node)]())
@@ -84,7 +81,9 @@ public enum ConfigLoader {
             return base.appendingPathComponent(path).standardizedFileURL.path
         }
         config.cohort = resolved(config.cohort, key: "cohort")
-        config.runDir = resolved(config.runDir, key: "run_dir")
+        config.runDir = config.runDir.isEmpty
+            ? defaultRunDirectory.map { workingDirectory.appendingPathComponent($0).standardizedFileURL.path } ?? ""
+            : resolved(config.runDir, key: "run_dir")
         let problems = config.problems()
         guard problems.isEmpty else { throw ConfigError("\(source): " + problems.joined(separator: "\n  ")) }
         let model = merged["model"]!

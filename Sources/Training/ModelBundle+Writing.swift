@@ -48,12 +48,12 @@ extension ModelBundle {
         }
         do {
             let weights = try SafeTensors.encode(tensors, metadata: metadata)
-            try FileIO.writeDurably(weights, to: staging.appendingPathComponent("model.safetensors"))
+            try FileIO.writeAtomically(weights, to: staging.appendingPathComponent("model.safetensors"))
             let json = try JSONSerialization.data(withJSONObject: bundleJSON(weightsSHA256: Self.hex(SHA256.hash(data: weights)), producer: producer),
                                                   options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            try FileIO.writeDurably(json + Data("\n".utf8), to: staging.appendingPathComponent("bundle.json"))
-            try FileIO.writeDurably(Data(config.utf8), to: staging.appendingPathComponent("config.yaml"))
-            try FileIO.writeDurably(Data(readme.utf8), to: staging.appendingPathComponent("README.md"))
+            try FileIO.writeAtomically(json + Data("\n".utf8), to: staging.appendingPathComponent("bundle.json"))
+            try FileIO.writeAtomically(Data(config.utf8), to: staging.appendingPathComponent("config.yaml"))
+            try FileIO.writeAtomically(Data(readme.utf8), to: staging.appendingPathComponent("README.md"))
         } catch {
             try? manager.removeItem(at: staging)
             throw error
@@ -74,7 +74,7 @@ extension ModelBundle {
             try? manager.removeItem(at: staging)
             throw CheckpointError.io(path: directory.path, operation: "move the bundle into place", reason: reason)
         }
-        try FileIO.flushDirectory(parent.path)
+        try FileIO.syncDirectory(parent.path)
         if let replaced {  // only bundle files (checked by targetProblem), then the directory itself
             for file in Self.fileNames { try? manager.removeItem(at: replaced.appendingPathComponent(file)) }
             _ = rmdir(replaced.path)
