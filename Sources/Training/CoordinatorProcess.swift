@@ -229,6 +229,9 @@ private final class Monitor {
     /// When anything (even a heartbeat) last came from each worker, and when any progress did.
     private var lastSeen: [Double]
     private var lastProgress = 0.0
+    /// When the coordinator last looked for messages: time it spent deaf (committing a
+    /// checkpoint on a slow disk, descheduled on busy cores) is not held against the workers.
+    private var lastListened = 0.0
     private var slowestStep = 0.0
     private var stopSent = false
     private var start = 0.0
@@ -293,6 +296,7 @@ private final class Monitor {
         start = Date.timeIntervalSinceReferenceDate
         lastProgress = start
         lastSeen = Array(repeating: start, count: workers)
+        lastListened = start
         while finals.count < workers { try poll() }
         progress.finish()
         let recordsWritten = writeRecords()
@@ -302,6 +306,7 @@ private final class Monitor {
     /// Handles every message that has arrived; otherwise sleeps a moment and checks liveness
     /// and signals.
     private func poll() throws {
+        excuseDeafness()
         if let message = try world.arrived() {
             let bytes = Data(try world.receive(message))
             let now = Date.timeIntervalSinceReferenceDate
@@ -310,7 +315,7 @@ private final class Monitor {
             try handle(tag: MessageTag(rawValue: message.tag), bytes: bytes, from: message.source)
             return
         }
-        let now = Date.timeIntervalSinceReferenceDate
+        let now = excuseDeafness()
         if StopSignal.isRaised && !stopSent {
             stopSent = true
             progress.note("signal received: stopping all workers at the next step boundary")
@@ -433,6 +438,21 @@ private final class Monitor {
             shares.step += seconds
         }
         progress.update(step, detail: String(format: "epoch %d · loss %.4f · %.0f samples/s", first.epoch, loss, Double(samples) / max(seconds, 1e-9)))
+    }
+
+    /// Shifts the liveness clocks by the time since the coordinator last listened, beyond a
+    /// quarter of a second (committing a checkpoint on a slow disk; the whole VM stalled): the
+    /// workers are not blamed for heartbeats it did not read. Returns now.
+    @discardableResult
+    private func excuseDeafness() -> Double {
+        let now = Date.timeIntervalSinceReferenceDate
+        let deaf = now - lastListened
+        lastListened = now
+        if start > 0, deaf > 0.25 {
+            lastSeen = lastSeen.map { $0 + deaf }
+            lastProgress += deaf
+        }
+        return now
     }
 
     private func host(_ rank: Int) -> String { hosts.indices.contains(rank) ? hosts[rank] : "?" }

@@ -8,9 +8,11 @@ import Foundation
 final class RunRecords {
     let directory: URL
     private let metrics: FileHandle
-    private var events: [[String: Any]] = []
-    /// The timeline of earlier sessions (a resumed run), and this session's trace process.
-    private var earlierEvents: [[String: Any]] = []
+    /// This session's timeline events, each encoded once as it arrives and joined by commas: the
+    /// timeline is rewritten at every checkpoint, so its cost must not grow with re-encoding.
+    private var events = Data()
+    /// The timeline of earlier sessions (a resumed run), encoded likewise, and this session's trace process.
+    private var earlierEvents = Data()
     private var session = 1
     private var sessionName = "run"
 
@@ -147,17 +149,23 @@ final class RunRecords {
         guard let data = try? Data(contentsOf: directory.appendingPathComponent("timeline.json")),
               let trace = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let old = trace["traceEvents"] as? [[String: Any]] else { return }
-        earlierEvents = old.filter { event in
-            guard let args = event["args"] as? [String: Any], let eventStep = args["step"] as? Int else { return true }  // metadata
-            return eventStep <= step
+        for event in old {
+            if let args = event["args"] as? [String: Any], let eventStep = args["step"] as? Int, eventStep > step { continue }
+            Self.appendEvent(event, to: &earlierEvents)
         }
         session = (old.compactMap { $0["pid"] as? Int }.max() ?? 0) + 1
     }
 
     /// A span of `worker`'s time at `step` (steps numbered from 1) for the timeline.
     func addSpan(_ span: Span, worker: Int, step: Int) {
-        events.append(["name": span.name, "cat": "step", "ph": "X", "ts": span.start * 1e6, "dur": span.duration * 1e6,
-                       "pid": session, "tid": worker + 1, "args": ["step": step]])
+        Self.appendEvent(["name": span.name, "cat": "step", "ph": "X", "ts": span.start * 1e6, "dur": span.duration * 1e6,
+                          "pid": session, "tid": worker + 1, "args": ["step": step]], to: &events)
+    }
+
+    private static func appendEvent(_ event: [String: Any], to list: inout Data) {
+        guard let data = try? JSONSerialization.data(withJSONObject: jsonSafe(event), options: [.sortedKeys]) else { return }
+        if !list.isEmpty { list.append(UInt8(ascii: ",")) }
+        list.append(data)
     }
 
     /// Writes `timeline.json`: earlier sessions' rows, then this session's, one row per worker
@@ -166,8 +174,10 @@ final class RunRecords {
         let names: [[String: Any]] = [["name": "process_name", "ph": "M", "pid": session, "args": ["name": "session \(session): \(sessionName)"]],
                                       ["name": "process_sort_index", "ph": "M", "pid": session, "args": ["sort_index": session]]]
             + (0..<workers).map { ["name": "thread_name", "ph": "M", "pid": session, "tid": $0 + 1, "args": ["name": "worker \($0) (rank \($0 + 1))"]] }
-        let trace: [String: Any] = ["traceEvents": earlierEvents + names + events, "displayTimeUnit": "ms"]
-        try write("timeline.json", try JSONSerialization.data(withJSONObject: trace, options: [.sortedKeys]))
+        var list = earlierEvents
+        for event in names { Self.appendEvent(event, to: &list) }
+        if !events.isEmpty { list.append(UInt8(ascii: ",")); list.append(events) }
+        try write("timeline.json", Data("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[".utf8) + list + Data("]}".utf8))
     }
 
     /// Now in UTC, ISO 8601 (e.g. 2026-12-02T09:15:00Z), for provenance.

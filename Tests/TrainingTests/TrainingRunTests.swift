@@ -151,6 +151,29 @@ final class TrainingRunTests: XCTestCase {
         }
     }
 
+    /// The whole job frozen for longer than the liveness bound (a stalled VM, every rank
+    /// descheduled) is not a silent worker: once it thaws, training goes on to its end.
+    func testAStallOfTheWholeJobIsNotMistakenForASilentWorker() throws {
+        let file = try config()
+        let freezer = Thread {
+            Thread.sleep(forTimeInterval: 3)
+            let ranks = { (name: String) in
+                ((try? ProcessRunner.run("/usr/bin/pgrep", ["-f", name]).stdout) ?? "").split(separator: "\n").compactMap { Int32($0) }
+            }
+            let workers = ranks("transcriptile-worker"), coordinator = ranks("transcriptile-coordinator")
+            for pid in workers + coordinator { kill(pid, SIGSTOP) }
+            Thread.sleep(forTimeInterval: 8)  // beyond liveness.timeout_s (5 s)
+            // The coordinator thaws first: for a moment it hears nothing, as the workers have not yet.
+            for pid in coordinator { kill(pid, SIGCONT) }
+            Thread.sleep(forTimeInterval: 0.5)
+            for pid in workers { kill(pid, SIGCONT) }
+        }
+        freezer.start()
+        let (result, directory) = try train(file, workers: 2, ["train.steps=2500", "evaluation.every_steps=0"], timeout: 120)
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertEqual(try json(directory.appendingPathComponent("summary.json"))["final_step"] as? Int, 2500, result.output)
+    }
+
     /// A worker killed outright ends the job at once; mpirun names the rank.
     func testKilledWorkerEndsTheJobNamingItsRank() throws {
         try assertWorkerLossEndsTheJob(signal: SIGKILL) { result in
