@@ -102,7 +102,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Cohorts", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Cohorts", "Checkpoints", "NN", "Autograd", "Tensors", "TestSupport"]),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting", "CCairo"]),
     ]
 )

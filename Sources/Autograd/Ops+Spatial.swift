@@ -25,6 +25,21 @@ extension Variable {
         }
     }
 
+    /// BatchNorm in training of self [B, C, …]: each channel standardised with the mean and biased
+    /// variance of its values in the batch, then `weight`·x̂ + `bias` (see `Tensor.batchNorm`).
+    /// Also returns those per-channel means and variances, for the running statistics.
+    public func batchNorm(weight: Variable, bias: Variable, epsilon: Double) -> (output: Variable, mean: Tensor, variance: Tensor) {
+        let x = self
+        let (y, mean, variance, inverseStd) = Tensor.batchNorm(x.value, weight: weight.value, bias: bias.value, epsilon: epsilon)
+        let output = Variable(y, parents: [x, weight, bias]) { g in
+            let dx = Tensor.batchNormBackward(
+                x.value, mean: mean, inverseStd: inverseStd, weight: weight.value, gradient: g,
+                weightGradient: weight.gradientBuffer(), biasGradient: bias.gradientBuffer())
+            x.accumulate(dx)
+        }
+        return (output, mean, variance)
+    }
+
     /// Average pooling over k×k windows with `stride`.
     public func averagePool(kernel: Int, stride: Int) -> Variable {
         Variable(value.averagePool(kernel: kernel, stride: stride), parents: [self]) { g in
@@ -44,6 +59,14 @@ extension Variable {
     public func upsampleNearest(_ factor: Int) -> Variable {
         Variable(value.upsampleNearest(factor), parents: [self]) { g in
             self.accumulate(Tensor.upsampleNearestBackward(gradient: g, factor: factor))
+        }
+    }
+
+    /// Bilinear upsampling of [B, C, H, W] by an integer factor, as PyTorch's
+    /// `F.interpolate(mode: "bilinear", align_corners: false)`.
+    public func upsampleBilinear(_ factor: Int) -> Variable {
+        Variable(value.upsampleBilinear(factor), parents: [self]) { g in
+            self.accumulate(Tensor.upsampleBilinearBackward(gradient: g, inputShape: self.shape, factor: factor))
         }
     }
 

@@ -9,12 +9,13 @@ import Tensors
 struct CoreBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "core",
-        abstract: "GFLOP/s of Linear/Conv2d vs raw sgemm, optimizer GB/s, reference-model step times.",
+        abstract: "GFLOP/s of Linear/Conv2d vs raw sgemm, normalisation ms, optimizer GB/s, reference-model step times.",
         discussion: """
             Linear and Conv2d forward+backward are timed through the autograd stack and reported \
             in GFLOP/s of their three GEMMs (forward, input gradient, weight gradient), beside raw \
             cblas_sgemm on the very same GEMM shapes at the same thread count ("ratio" = layer / \
-            sgemm). The AdamW step is reported in GB/s of memory traffic (7 floats per parameter). \
+            sgemm). BatchNorm2d and GroupNorm(8) forward+backward in training mode on [32, 16, 64, 64] \
+            are reported in ms. The AdamW step is reported in GB/s of memory traffic (7 floats per parameter). \
             Reference models: (a) MLP VAE 5000→1024→256→128, batch 64; (b) UNet 64×64×3, \
             channels 32/64/128, batch 16; (c) MLP 5000→512→128→1 with Cox loss, batch 256 — \
             one step = forward + backward + AdamW. All figures are medians of --repeats runs.
@@ -26,7 +27,7 @@ struct CoreBench: ParsableCommand {
     var repeats = 5
     @Flag(help: "Skip the reference-model steps (layers and optimizer only).")
     var layersOnly = false
-    @Option(help: "Run only the cases whose name contains this text (e.g. unet, conv3x3, adamw).")
+    @Option(help: "Run only the cases whose name contains this text (e.g. unet, conv3x3, batchnorm, adamw).")
     var filter: String?
     @OptionGroup var output: BenchOutputOptions
 
@@ -49,6 +50,11 @@ struct CoreBench: ParsableCommand {
         for (batch, channels, size) in [(16, 32, 64), (16, 64, 32), (16, 128, 16)] where selected("conv3x3-b\(batch)-c\(channels)-\(size)x\(size)") {
             convolution(batch, channels, size, table)
         }
+        let norms: [(String, (ParameterArena) -> (Variable) -> Variable)] = [
+            ("batchnorm2d", { BatchNorm2d($0, "norm", 16).callAsFunction }),
+            ("groupnorm8", { GroupNorm($0, "norm", groups: 8, channels: 16).callAsFunction }),
+        ]
+        for (name, make) in norms where selected("\(name)-b32-c16-64x64") { normalization(name, make, table) }
         if selected("adamw-step") { optimizer(table) }
         guard !layersOnly else { return }
         let models: [(String, Int, () -> ReferenceModel)] = [
@@ -66,7 +72,7 @@ struct CoreBench: ParsableCommand {
         let arena = ParameterArena(seed: 1)
         let layer = Linear(arena, "fc", inputs, outputs)
         arena.seal()
-        let x = Tensor(shape: [batch, inputs], values: RandomKey(seed: 1, stream: 0).normal(batch * inputs))
+        let x = Tensor(shape: [batch, inputs], values: RandomKey(seed: 1, stream: RandomStream.syntheticInputs).normal(batch * inputs))
         let upstream = Tensor(repeating: 1e-3, shape: [batch, outputs])
         let gemms = [GEMM(m: batch, n: outputs, k: inputs, transB: true), GEMM(m: batch, n: inputs, k: outputs),
                      GEMM(m: outputs, n: inputs, k: batch, transA: true)]
@@ -81,7 +87,7 @@ struct CoreBench: ParsableCommand {
         let layer = Conv2d(arena, "conv", channels, channels, kernel: 3, padding: 1)
         arena.seal()
         let count = batch * channels * size * size
-        let x = Tensor(shape: [batch, channels, size, size], values: RandomKey(seed: 1, stream: 0).normal(count))
+        let x = Tensor(shape: [batch, channels, size, size], values: RandomKey(seed: 1, stream: RandomStream.syntheticInputs).normal(count))
         let upstream = Tensor(repeating: 1e-3, shape: x.shape)
         let (patch, spatial) = (channels * 9, size * size)
         // Forward, weight gradient, and the input gradient as a transposed convolution (stride 1).
@@ -92,6 +98,18 @@ struct CoreBench: ParsableCommand {
             layer(Variable(x, gradient: Tensor(zeros: x.shape))).backward(seed: upstream)
         }
         report("conv3x3-b\(batch)-c\(channels)-\(size)x\(size)-fwd+bwd", gemms, seconds, table)
+    }
+
+    /// A normalisation layer (training mode) forward+backward on [32, 16, 64, 64], in ms.
+    private func normalization(_ name: String, _ make: (ParameterArena) -> (Variable) -> Variable, _ table: BenchTable) {
+        let arena = ParameterArena(seed: 1)
+        let layer = make(arena)
+        arena.seal()
+        let shape = [32, 16, 64, 64]
+        let x = Tensor(shape: shape, values: RandomKey(seed: 1, stream: RandomStream.syntheticInputs).normal(shape.reduce(1, *)))
+        let upstream = Tensor(repeating: 1e-3, shape: shape), gradient = Tensor(zeros: shape)  // dx adds into it
+        let seconds = median { layer(Variable(x, gradient: gradient)).backward(seed: upstream) }
+        table.row(case: "\(name)-b32-c16-64x64-fwd+bwd", values: [seconds * 1e3, "ms", "-", "-"], value: seconds * 1e3, unit: "ms")
     }
 
     private func report(_ name: String, _ gemms: [GEMM], _ seconds: Double, _ table: BenchTable) {

@@ -15,7 +15,7 @@ struct EncodeCommand: ParsableCommand {
                   --out other.h5
             The file holds /mu and /log_variance [patients × latent] (float32, in evaluation mode: \
             dropout off, BatchNorm's running statistics), /patient_id, /cancer_type (index into the \
-            root attribute cancer_types), and the attributes checkpoint, step and cohort. The RNA is \
+            root attribute cancer_types), and the attributes checkpoint, step, weights (ema or trained) and cohort. The RNA is \
             normalised with the run's training statistics; another cohort must have the run's genes \
             in the same order.
             """)
@@ -75,6 +75,7 @@ struct EncodeCommand: ParsableCommand {
             try file.setAttribute("/", "cancer_types", strings: try reader.layout().cancerTypes)
             try file.setAttribute("/", "checkpoint", trained.checkpoint.directory.path)
             try file.setAttribute("/", "step", "\(trained.checkpoint.manifest.step)")
+            try file.setAttribute("/", "weights", trained.weights.rawValue)
             try file.setAttribute("/", "cohort", reader.directory.path)
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
@@ -82,6 +83,6 @@ struct EncodeCommand: ParsableCommand {
         }
         try? FileManager.default.removeItem(atPath: out)
         try FileManager.default.moveItem(atPath: temporary, toPath: out)
-        print("\(out): μ and log σ² [\(patients.count) × \(latent)] of \(reader.directory.lastPathComponent) (\(split == "all" ? "all patients" : split + " split")) from \(trained.checkpoint.directory.path)")
+        print("\(out): μ and log σ² [\(patients.count) × \(latent)] of \(reader.directory.lastPathComponent) (\(split == "all" ? "all patients" : split + " split")) from \(trained.checkpoint.directory.path) (\(trained.weights == .ema ? "EMA of the weights" : "trained weights"))")
     }
 }

@@ -11,8 +11,16 @@ struct TrainedRunOptions: ParsableArguments {
     var checkpoint: String
     @Option(help: "The step of the run's checkpoint to use (default: the newest valid one).")
     var step: Int?
+    @Option(help: "ema or trained: the weights' moving average (the default when the run kept one, train.ema.decay) or the trained weights.")
+    var weights: String?
 
-    func open() throws -> TrainedRun { try TrainedRun(checkpoint: try CheckpointCommand.reader(checkpoint, step: step)) }
+    func validate() throws {
+        if let weights, TrainedRun.Weights(rawValue: weights) == nil { throw ValidationError("--weights must be ema or trained, got '\(weights)'") }
+    }
+
+    func open() throws -> TrainedRun {
+        try TrainedRun(checkpoint: try CheckpointCommand.reader(checkpoint, step: step), weights: weights.flatMap(TrainedRun.Weights.init))
+    }
 }
 
 /// `transcriptile evaluate`: a trained run's whole-split evaluation, on its test split or on
@@ -62,11 +70,12 @@ struct EvaluateCommand: ParsableCommand {
         }
         let record: [String: Any] = [
             "checkpoint": trained.checkpoint.directory.path, "step": trained.checkpoint.manifest.step, "task": trained.plan.config.task,
+            "weights": trained.weights.rawValue,
             "evaluated": set.name, "cohort": set.target.directory.path,
             "evaluation": figures.mapValues { $0.isFinite ? $0 as Any : NSNull() },
         ]
         try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .prettyPrinted]).write(to: directory.appendingPathComponent("evaluation.json"))
-        print("\(trained.plan.config.task) at step \(trained.checkpoint.manifest.step), \(set.name) (\(set.targetPatients.count) patients):")
+        print("\(trained.plan.config.task) at step \(trained.checkpoint.manifest.step) (\(trained.weights == .ema ? "EMA of the weights" : "trained weights")), \(set.name) (\(set.targetPatients.count) patients):")
         for line in figureLines(figures) { print(line) }
         print("written: \(directory.path)/evaluation.json and plots")
     }

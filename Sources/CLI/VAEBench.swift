@@ -37,12 +37,12 @@ struct VAEBench: ParsableCommand {
         let arena = ParameterArena(seed: 1)
         let vae = ExpressionVAE(arena, config: ExpressionVAE.Config(), genes: genes)
         arena.seal()
-        let x = Variable(Tensor(shape: [batch, genes], values: RandomKey(seed: 2, stream: 0).normal(batch * genes)))
+        let x = Variable(Tensor(shape: [batch, genes], values: RandomKey(seed: 2, stream: RandomStream.syntheticInputs).normal(batch * genes)))
         var adam = Adam()
         var step: UInt32 = 0
         let seconds = medianSeconds(repeats: repeats, warmUp: true) {
             arena.zeroGradients()
-            vae.loss(x, key: RandomKey(seed: 3, stream: 0, step: step)).total.backward()
+            vae.loss(x, key: RandomKey(seed: 3, stream: RandomStream.step, step: step)).total.backward()
             adam.step(parameters: arena.values, gradients: arena.gradients, lr: 3e-3)
             step += 1
         }

@@ -75,6 +75,21 @@ public struct CheckpointStore {
         return removed
     }
 
+    /// `path` as a checkpoint directory (verified), or else as a run directory: its newest
+    /// valid checkpoint.
+    public static func reader(at path: String) throws -> CheckpointReader {
+        let url = URL(fileURLWithPath: path)
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("manifest.json").path) {
+            let reader = try CheckpointReader(directory: url)
+            try reader.verify()
+            return reader
+        }
+        guard let newest = CheckpointStore(runDirectory: url).newestValid().reader else {
+            throw CheckpointError.notFound("\(path) is neither a checkpoint (no manifest.json) nor a run directory with a valid checkpoint")
+        }
+        return newest
+    }
+
     /// The checkpoint to resume from: the newest that opens and verifies, with why each newer
     /// one was passed over. `nil` when there is none.
     public func newestValid() -> (reader: CheckpointReader?, rejected: [(step: Int, reason: String)]) {

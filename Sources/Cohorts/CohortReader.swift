@@ -7,7 +7,7 @@ public final class CohortReader {
     public let directory: URL
     public let manifest: CohortManifest
     private var files: [HDF5File?]
-    private let tileStarts: [Int]
+    private let tileStarts: [Int], spotStarts: [Int]
 
     /// Opens the cohort's `cohort.json`; refuses one whose counts or patient numbering are
     /// broken (`CohortManifest.countProblems`). The shards are checked only by `CohortValidator`.
@@ -17,10 +17,12 @@ public final class CohortReader {
         if let problem = manifest.countProblems(path: directory.appendingPathComponent(CohortFormat.manifestName).path).first { throw problem }
         files = Array(repeating: nil, count: manifest.shards.count)
         tileStarts = manifest.shards.reduce(into: [0]) { $0.append($0.last! + $1.tiles) }
+        spotStarts = manifest.shards.reduce(into: [0]) { $0.append($0.last! + $1.spots) }
     }
 
     public var patients: Int { manifest.patients }
     public var tiles: Int { manifest.tiles }
+    public var spots: Int { manifest.spots }
 
     func file(_ shard: Int) throws -> HDF5File {
         if let file = files[shard] { return file }
@@ -43,6 +45,13 @@ public final class CohortReader {
     public func locate(tile: Int) throws -> (shard: Int, row: Int) {
         guard tile >= 0, tile < tiles, let shard = tileStarts.lastIndex(where: { $0 <= tile }) else { throw outside("tile", tile, tiles) }
         return (shard, tile - tileStarts[shard])
+    }
+
+    /// The shard holding a global spot index, and the spot's row in it; throws for an index
+    /// outside the cohort.
+    public func locate(spot: Int) throws -> (shard: Int, row: Int) {
+        guard spot >= 0, spot < spots, let shard = spotStarts.lastIndex(where: { $0 <= spot }) else { throw outside("spot", spot, spots) }
+        return (shard, spot - spotStarts[shard])
     }
 
     /// An error for an index outside the cohort, naming its `cohort.json`.
@@ -84,19 +93,42 @@ public final class CohortReader {
         }
     }
 
+    /// The global tile index of every spot; throws for a spot pointing outside its shard.
+    public func spotTiles() throws -> [Int] {
+        try manifest.shards.indices.flatMap { shard -> [Int] in
+            guard manifest.shards[shard].spots > 0 else { return [] }
+            let tiles = try file(shard).read(CohortFormat.spotTile, as: Int32.self), count = manifest.shards[shard].tiles
+            if let row = tiles.firstIndex(where: { $0 < 0 || Int($0) >= count }) {
+                throw mismatch(shard, CohortFormat.spotTile, row: row, "spot points at tile \(tiles[row]); this shard has tiles 0..<\(count)")
+            }
+            return tiles.map { Int($0) + tileStarts[shard] }
+        }
+    }
+
     /// Expression rows of `patients` (any order), [patients × genes]. Consecutive patients of a
     /// shard are read with one hyperslab.
     public func expression(_ patients: [Int]) throws -> [Float] {
+        try rows(patients, of: CohortFormat.expression, locate: locate(patient:))
+    }
+
+    /// Expression rows of `spots` (any order), [spots × genes], read like `expression`.
+    public func spotExpression(_ spots: [Int]) throws -> [Float] {
+        try rows(spots, of: CohortFormat.spotExpression, locate: locate(spot:))
+    }
+
+    /// Rows of a [rows × genes] dataset at global indices, each run of consecutive rows in one
+    /// shard read with one hyperslab.
+    private func rows(_ indices: [Int], of dataset: String, locate: (Int) throws -> (shard: Int, row: Int)) throws -> [Float] {
         let g = manifest.genes
-        var out = [Float](repeating: 0, count: patients.count * g)
+        var out = [Float](repeating: 0, count: indices.count * g)
         var i = 0
-        while i < patients.count {
-            let (shard, row) = try locate(patient: patients[i])
+        while i < indices.count {
+            let (shard, row) = try locate(indices[i])
             var run = 1
-            while i + run < patients.count, patients[i + run] == patients[i] + run, try locate(patient: patients[i + run]).shard == shard { run += 1 }
-            let block = try file(shard).readRows(CohortFormat.expression, row..<(row + run), as: Float.self)
+            while i + run < indices.count, indices[i + run] == indices[i] + run, try locate(indices[i + run]).shard == shard { run += 1 }
+            let block = try file(shard).readRows(dataset, row..<(row + run), as: Float.self)
             guard block.count == run * g else {
-                throw mismatch(shard, CohortFormat.expression, row: row, "rows of \(block.count / run) values, cohort.json says \(g) genes")
+                throw mismatch(shard, dataset, row: row, "rows of \(block.count / run) values, cohort.json says \(g) genes")
             }
             out.replaceSubrange((i * g)..<((i + run) * g), with: block)
             i += run

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// Runs `produce` on a background thread, keeping up to `depth` results ready, so the consumer
 /// (a training step) never waits on I/O unless the disk is slower than the step. Errors thrown by
@@ -82,53 +83,94 @@ public final class Prefetcher<Item: Sendable>: @unchecked Sendable {
 }
 
 /// One worker's share of a global batch of patients: normalised RNA, cancer types, survival.
-public struct PatientBatch: Sendable {
+public struct PatientBatch: SampleBatch {
     public var patients: [Int]
     /// [patients × genes], normalised.
     public var expression: [Float]
     public var cancerTypes: [Int]
     public var survivalDays: [Float]
     public var events: [Bool]
-    /// Samples in the whole global batch (over all workers).
-    public var batchSize: Int
-    /// This worker's micro-batches, as row ranges of this batch.
-    public var microBatches: [Range<Int>]
-    /// Each row's position in the global batch (a worker-independent key for randomness).
-    public var positions: [Int]
-    /// The sampler state after this batch (what a checkpoint records).
-    public var epoch: Int, cursor: Int
+    public var share: BatchShare
+    public var count: Int { patients.count }
 }
 
-/// One worker's share of a global batch of tiles: pixels and their owning patients.
-public struct TileBatch: Sendable {
+/// One worker's share of a global batch of tiles: pixels, their patients and cancer types.
+public struct TileBatch: SampleBatch {
     public var tiles: [Int]
     /// [tiles × size × size × 3] RGB bytes.
     public var pixels: [UInt8]
     public var patients: [Int]
-    public var batchSize: Int
-    public var microBatches: [Range<Int>]
-    public var positions: [Int]
-    public var epoch: Int, cursor: Int
+    public var cancerTypes: [Int]
+    public var share: BatchShare
+    public var count: Int { tiles.count }
+}
+
+/// One worker's share of a global batch of spatial spots: each spot's tile window and its
+/// expression (as stored: counts, not normalised — the task decides how).
+public struct SpotBatch: SampleBatch {
+    public var spots: [Int]
+    /// The tile each spot lies on, and its pixels [spots × size × size × 3].
+    public var tiles: [Int]
+    public var pixels: [UInt8]
+    /// [spots × genes].
+    public var expression: [Float]
+    public var patients: [Int]
+    public var share: BatchShare
+    public var count: Int { spots.count }
+}
+
+/// One worker's share of a global batch of patients with their bags of tiles, packed: the
+/// tiles of row r are `tiles[offsets[r]..<offsets[r + 1]]` (pixels likewise, per tile), so a
+/// micro-batch of bags is one tensor plus offsets.
+public struct BagBatch: SampleBatch {
+    public var patients: [Int]
+    /// [patients × genes], normalised.
+    public var expression: [Float]
+    public var cancerTypes: [Int]
+    public var survivalDays: [Float]
+    public var events: [Bool]
+    public var tiles: [Int]
+    /// [tiles × size × size × 3] RGB bytes, bag after bag.
+    public var pixels: [UInt8]
+    /// count + 1 ascending offsets into `tiles`.
+    public var offsets: [Int]
+    public var share: BatchShare
+    public var count: Int { patients.count }
+
+    /// The tiles of rows `rows`, as a range of `tiles`.
+    public func tileRange(_ rows: Range<Int>) -> Range<Int> { offsets[rows.lowerBound]..<offsets[rows.upperBound] }
+}
+
+/// Which tiles of a patient's bag a batch carries: all of them up to `cap`; beyond it `cap`
+/// drawn without replacement, keyed by (seed, epoch, patient) so that every worker count and
+/// every resume picks the same ones. Kept in tile order.
+public struct BagSampling: Codable, Equatable, Sendable {
+    public var cap: Int
+    public var seed: UInt64
+
+    public init(cap: Int, seed: UInt64) { (self.cap, self.seed) = (cap, seed) }
+
+    public func tiles(_ all: [Int], patient: Int, epoch: Int) -> [Int] {
+        guard all.count > cap else { return all }
+        let key = RandomKey(seed: seed, stream: RandomStream.bagSubsample, step: UInt32(truncatingIfNeeded: epoch),
+                            sample: UInt32(truncatingIfNeeded: patient))
+        return permutation(all.count, key: key).prefix(cap).sorted().map { all[$0] }
+    }
 }
 
 /// Feeds one worker: the global order comes from the sampler (the same on every worker), the
 /// worker reads only its share of each global batch, on a background thread with its own
 /// read-only reader (so files are opened after MPI starts, by the thread that reads them).
+/// `subset` holds the samples' global indices (patients, tiles or spots: `CohortReader.samples`).
 public enum CohortLoader {
     /// Patients `subset` (e.g. the training split) in global batches of `sampler.globalBatch`.
     public static func patients(directory: URL, subset: [Int], sampler: EpochSampler, normalizer: ExpressionNormalizer?,
                                 rank: Int, workers: Int, steps: Int, depth: Int = 2) -> Prefetcher<PatientBatch> {
         stream(directory: directory, subset: subset, sampler: sampler, rank: rank, workers: workers, steps: steps, depth: depth) {
-            reader, state, patients, batch in
-            var expression = try reader.expression(patients)
-            normalizer?.apply(&expression)
-            let types = try state.cached("cancer types") { try reader.cancerTypes() }
-            let survival = try state.cached("survival") { try reader.survival() ?? ([], []) }
-            return PatientBatch(patients: patients, expression: expression, cancerTypes: patients.map { types[$0] },
-                                survivalDays: survival.0.isEmpty ? [] : patients.map { survival.0[$0] },
-                                events: survival.1.isEmpty ? [] : patients.map { survival.1[$0] },
-                                batchSize: batch.batchSize, microBatches: batch.microBatches, positions: batch.positions,
-                                epoch: batch.epoch, cursor: batch.cursor)
+            reader, state, patients, share in
+            let (expression, types, survival) = try patientColumns(reader, state, patients, normalizer)
+            return PatientBatch(patients: patients, expression: expression, cancerTypes: types,
+                                survivalDays: survival.days, events: survival.events, share: share)
         }
     }
 
@@ -136,28 +178,68 @@ public enum CohortLoader {
     public static func tiles(directory: URL, subset: [Int], sampler: EpochSampler, rank: Int, workers: Int, steps: Int,
                              depth: Int = 2) -> Prefetcher<TileBatch> {
         stream(directory: directory, subset: subset, sampler: sampler, rank: rank, workers: workers, steps: steps, depth: depth) {
-            reader, state, tiles, batch in
+            reader, state, tiles, share in
             let owners = try state.cached("tile patients") { try reader.tilePatients() }
-            var pixels = [UInt8]()
-            for tile in tiles { pixels += try reader.tile(tile) }
-            return TileBatch(tiles: tiles, pixels: pixels, patients: tiles.map { owners[$0] }, batchSize: batch.batchSize, microBatches: batch.microBatches,
-                             positions: batch.positions, epoch: batch.epoch, cursor: batch.cursor)
+            let types = try state.cached("cancer types") { try reader.cancerTypes() }
+            let patients = tiles.map { owners[$0] }
+            return TileBatch(tiles: tiles, pixels: try pixels(reader, tiles), patients: patients, cancerTypes: patients.map { types[$0] }, share: share)
         }
     }
 
-    /// This worker's part of one global batch, before loading.
-    struct Share {
-        var batchSize: Int
-        var microBatches: [Range<Int>]
-        var positions: [Int]
-        var epoch: Int, cursor: Int
+    /// Spots `subset` (global spot indices), each with its tile's pixels.
+    public static func spots(directory: URL, subset: [Int], sampler: EpochSampler, rank: Int, workers: Int, steps: Int,
+                             depth: Int = 2) -> Prefetcher<SpotBatch> {
+        stream(directory: directory, subset: subset, sampler: sampler, rank: rank, workers: workers, steps: steps, depth: depth) {
+            reader, state, spots, share in
+            let spotTiles = try state.cached("spot tiles") { try reader.spotTiles() }
+            let owners = try state.cached("tile patients") { try reader.tilePatients() }
+            let tiles = spots.map { spotTiles[$0] }
+            return SpotBatch(spots: spots, tiles: tiles, pixels: try pixels(reader, tiles), expression: try reader.spotExpression(spots),
+                             patients: tiles.map { owners[$0] }, share: share)
+        }
+    }
+
+    /// Patients `subset` (those with tiles) with their bags, subsampled by `bags`.
+    public static func bags(directory: URL, subset: [Int], sampler: EpochSampler, bags: BagSampling, normalizer: ExpressionNormalizer?,
+                            rank: Int, workers: Int, steps: Int, depth: Int = 2) -> Prefetcher<BagBatch> {
+        stream(directory: directory, subset: subset, sampler: sampler, rank: rank, workers: workers, steps: steps, depth: depth) {
+            reader, state, patients, share in
+            let byPatient = try state.cached("tiles by patient") { () -> [Int: [Int]] in
+                Dictionary(grouping: try reader.tilePatients().enumerated(), by: \.element).mapValues { $0.map(\.offset) }
+            }
+            let (expression, types, survival) = try patientColumns(reader, state, patients, normalizer)
+            var tiles = [Int](), offsets = [0]
+            for patient in patients {
+                tiles += bags.tiles(byPatient[patient] ?? [], patient: patient, epoch: share.epoch)
+                offsets.append(tiles.count)
+            }
+            return BagBatch(patients: patients, expression: expression, cancerTypes: types, survivalDays: survival.days, events: survival.events,
+                            tiles: tiles, pixels: try pixels(reader, tiles), offsets: offsets, share: share)
+        }
+    }
+
+    /// Normalised expression, cancer types and survival (empty when not recorded) of `patients`.
+    private static func patientColumns(_ reader: CohortReader, _ state: LoaderState, _ patients: [Int], _ normalizer: ExpressionNormalizer?)
+        throws -> ([Float], [Int], (days: [Float], events: [Bool])) {
+        var expression = try reader.expression(patients)
+        normalizer?.apply(&expression)
+        let types = try state.cached("cancer types") { try reader.cancerTypes() }
+        let survival = try state.cached("survival") { try reader.survival() ?? ([], []) }
+        return (expression, patients.map { types[$0] },
+                (survival.days.isEmpty ? [] : patients.map { survival.days[$0] }, survival.events.isEmpty ? [] : patients.map { survival.events[$0] }))
+    }
+
+    private static func pixels(_ reader: CohortReader, _ tiles: [Int]) throws -> [UInt8] {
+        var pixels = [UInt8]()
+        for tile in tiles { pixels += try reader.tile(tile) }
+        return pixels
     }
 
     /// The shared producer: the next global batch, this worker's micro-batches mapped through
     /// `subset`, turned into an item by `load`.
     private static func stream<Item: Sendable>(
         directory: URL, subset: [Int], sampler: EpochSampler, rank: Int, workers: Int, steps: Int, depth: Int,
-        _ load: @escaping @Sendable (CohortReader, LoaderState, [Int], Share) throws -> Item
+        _ load: @escaping @Sendable (CohortReader, LoaderState, [Int], BatchShare) throws -> Item
     ) -> Prefetcher<Item> {
         // An invariant of the callers, which build the sampler over this very subset.
         precondition(sampler.samples == subset.count, "the sampler must range over the subset")
@@ -167,8 +249,8 @@ public enum CohortLoader {
             let runs = state.sampler.microBatches(ofBatch: batch.indices.count, rank: rank, workers: workers)
             let positions = runs.flatMap { $0 }
             let start = runs.first?.lowerBound ?? 0
-            let share = Share(batchSize: batch.indices.count, microBatches: runs.map { ($0.lowerBound - start)..<($0.upperBound - start) }, positions: positions,
-                              epoch: batch.epoch, cursor: batch.cursor)
+            let share = BatchShare(batchSize: batch.indices.count, microBatches: runs.map { ($0.lowerBound - start)..<($0.upperBound - start) },
+                                   positions: positions, epoch: batch.epoch, cursor: batch.cursor)
             return try load(try state.reader(directory), state, positions.map { subset[batch.indices[$0]] }, share)
         }
     }

@@ -15,7 +15,7 @@ public struct DataSplit: Codable, Equatable, Sendable {
         var train = [Int](), validation = [Int](), test = [Int]()
         for type in Set(cancerTypes).sorted() {
             let members = cancerTypes.indices.filter { cancerTypes[$0] == type }
-            let order = permutation(members.count, key: RandomKey(seed: seed, stream: 0x5971, step: UInt32(truncatingIfNeeded: type), sample: 0))
+            let order = permutation(members.count, key: RandomKey(seed: seed, stream: RandomStream.split, step: UInt32(truncatingIfNeeded: type), sample: 0))
             let nTrain = Int((Double(members.count) * fractions.train).rounded())
             let nValidation = min(members.count - nTrain, Int((Double(members.count) * fractions.validation).rounded()))
             for (position, index) in order.enumerated() {
@@ -69,7 +69,7 @@ public struct EpochSampler: Codable, Equatable, Sendable {
 
     /// The order of the samples in `epoch`.
     public func order(epoch: Int) -> [Int] {
-        permutation(samples, key: RandomKey(seed: seed, stream: 0x0DE7, step: UInt32(truncatingIfNeeded: epoch), sample: 0))
+        permutation(samples, key: RandomKey(seed: seed, stream: RandomStream.epochOrder, step: UInt32(truncatingIfNeeded: epoch), sample: 0))
     }
 
     /// The next global batch (sample indices), advancing `(epoch, cursor)`.
@@ -90,6 +90,16 @@ public struct EpochSampler: Codable, Equatable, Sendable {
         let base = total / workers, extra = total % workers
         let first = rank * base + min(rank, extra)
         return (first..<(first + base + (rank < extra ? 1 : 0))).map { ($0 * microBatch)..<min(count, ($0 + 1) * microBatch) }
+    }
+
+    /// Each worker's positions in a global batch of `count` samples, in rank order: contiguous
+    /// ranges that tile 0..<count (a worker without micro-batches has an empty one at the end).
+    public func shares(ofBatch count: Int, workers: Int) -> [Range<Int>] {
+        (0..<workers).map { rank in
+            let runs = microBatches(ofBatch: count, rank: rank, workers: workers)
+            guard let first = runs.first, let last = runs.last else { return count..<count }
+            return first.lowerBound..<last.upperBound
+        }
     }
 }
 

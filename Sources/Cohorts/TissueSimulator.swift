@@ -26,9 +26,7 @@ public struct TissueSimulator: Sendable {
             (patients, cancerTypes, genes, tilesPerPatient, tileSize, spots, seed)
     }
 
-    private enum Stream: UInt32 { case signature = 1, program, fractions, expression, tiles, survival, spots }
-
-    private func key(_ stream: Stream, _ index: Int) -> RandomKey {
+    private func key(_ stream: RandomStream.Simulation, _ index: Int) -> RandomKey {
         RandomKey(seed: seed, stream: stream.rawValue, step: UInt32(truncatingIfNeeded: index >> 32), sample: UInt32(truncatingIfNeeded: index))
     }
 

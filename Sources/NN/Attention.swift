@@ -5,8 +5,9 @@ import Tensors
 /// Multi-head attention (Vaswani et al.): self-attention over x [B, T, D], or cross-attention
 /// from x to a context [B, S, Dc] (e.g. an RNA latent token, for the diffusion UNet).
 ///   q = x·Wqᵀ, k = c·Wkᵀ, v = c·Wvᵀ, split into heads of D/heads;
-///   out = softmax(q·kᵀ/√(D/heads))·v, heads joined, then ·Woᵀ + bo.
-public final class MultiHeadAttention {
+///   out = softmax(q·kᵀ/√(D/heads) + mask)·v, heads joined, then ·Woᵀ + bo,
+/// where the mask is 0 for keys attended to and −∞ for keys masked out.
+public final class MultiHeadAttention: Module {
     public let heads: Int
     public let query: Linear, key: Linear, value: Linear, output: Linear
 
@@ -19,17 +20,31 @@ public final class MultiHeadAttention {
         output = Linear(arena, "\(name).output", dim, dim)
     }
 
-    /// x [B, T, D], context [B, S, Dc] (nil: self-attention) → [B, T, D]
-    public func callAsFunction(_ x: Variable, context: Variable? = nil) -> Variable {
+    public var children: [any Module] { [query, key, value, output] }
+
+    /// x [B, T, D], context [B, S, Dc] (nil: self-attention, S = T) → [B, T, D].
+    ///
+    /// `keyMask` [B][S]: true = attend, false = masked out (e.g. padding); masked keys get zero
+    /// weight. A sample with every key masked attends to nothing: its heads' output is zero, so
+    /// the layer returns the output bias bo (PyTorch's `scaled_dot_product_attention` likewise).
+    public func callAsFunction(_ x: Variable, context: Variable? = nil, keyMask: [[Bool]]? = nil) -> Variable {
         let c = context ?? x
         let (b, t, d) = (x.shape[0], x.shape[1], x.shape[2]), s = c.shape[1], dh = d / heads
         func split(_ y: Variable, _ length: Int) -> Variable {  // [B, L, D] → [B, H, L, dh]
             y.reshaped([b, length, heads, dh]).permuted([0, 2, 1, 3])
         }
         let q = split(query(x), t), k = split(key(c), s), v = split(value(c), s)
-        let weights = (q.matmul(k, transposeOther: true) * (1 / Double(dh).squareRoot())).softmax()  // [B, H, T, S]
-        let joined = weights.matmul(v).permuted([0, 2, 1, 3]).reshaped([b, t, d])
+        var scores = q.matmul(k, transposeOther: true) * (1 / Double(dh).squareRoot())  // [B, H, T, S]
+        if let keyMask { scores = scores + Variable(Self.maskBias(keyMask, batch: b, keys: s, dtype: x.dtype)) }
+        let joined = scores.softmax().matmul(v).permuted([0, 2, 1, 3]).reshaped([b, t, d])
         return output(joined)
+    }
+
+    /// The additive mask [B, 1, 1, S]: 0 where a key is attended to, −∞ where it is masked out.
+    private static func maskBias(_ keyMask: [[Bool]], batch: Int, keys: Int, dtype: DType) -> Tensor {
+        precondition(keyMask.count == batch && keyMask.allSatisfy { $0.count == keys },
+                     "key mask must be [\(batch)][\(keys)], got [\(keyMask.count)][\(keyMask.first?.count ?? 0)…]")
+        return Tensor(shape: [batch, 1, 1, keys], values: keyMask.joined().map { $0 ? 0 : -Double.infinity }, dtype: dtype)
     }
 }
 

@@ -3,7 +3,7 @@ import Tensors
 
 /// 2-D convolution over [B, C, H, W] with stride, padding and groups; PyTorch's layout
 /// (W [O, C/groups, k, k]) and default initialisation (U(−1/√fanIn, 1/√fanIn)).
-public final class Conv2d {
+public final class Conv2d: Module {
     public let geometry: Conv2dGeometry
     public let weight: Parameter
     public let bias: Parameter?

@@ -3,7 +3,7 @@ import Tensors
 
 /// y = x·Wᵀ + b over the last axis: x [..., in] → [..., out]; W [out, in] as PyTorch stores it.
 /// Initialised as PyTorch's default: W, b ~ U(−1/√in, 1/√in).
-public final class Linear {
+public final class Linear: Module {
     public let weight: Parameter
     public let bias: Parameter?
 
@@ -20,7 +20,7 @@ public final class Linear {
 }
 
 /// A token table: indices → rows of W [count, dim], initialised N(0, 1) as PyTorch does.
-public final class Embedding {
+public final class Embedding: Module {
     public let weight: Parameter
 
     public init(_ arena: ParameterArena, _ name: String, count: Int, dim: Int) {
@@ -34,7 +34,7 @@ public final class Embedding {
 /// Inverted dropout: in training, zeroes each element with probability p and scales the rest by
 /// 1/(1 − p); the identity otherwise. The mask comes from Philox keyed by the caller's
 /// `RandomKey` (seed, step, sample), so it is the same on any rank and after a resume.
-public final class Dropout {
+public final class Dropout: ModalModule {
     public let probability: Double
     public var isTraining = true
 

@@ -1,12 +1,12 @@
 import Autograd
 import Tensors
 
-/// Normalisation layers. LayerNorm and BatchNorm standardise runs of elements with the shared
-/// `standardizedRows` op, then apply a per-feature affine γ·x̂ + β; GroupNorm, the hot one in
-/// the UNets, is a single fused op (`Variable.groupNorm`).
+/// Normalisation layers. LayerNorm standardises rows with the `standardizedRows` op, then applies
+/// a per-feature affine γ·x̂ + β; GroupNorm and BatchNorm (in training) are each a single fused op
+/// with their affine (`Variable.groupNorm`, `Variable.batchNorm`).
 
 /// LayerNorm over the last axis of size `dim`.
-public final class LayerNorm {
+public final class LayerNorm: Module {
     public let weight: Parameter, bias: Parameter
     public let epsilon: Double
 
@@ -22,7 +22,7 @@ public final class LayerNorm {
 }
 
 /// GroupNorm over [B, C, H, W]: statistics per sample and group of C/groups channels.
-public final class GroupNorm {
+public final class GroupNorm: Module {
     public let groups: Int
     public let weight: Parameter, bias: Parameter
     public let epsilon: Double
@@ -40,39 +40,47 @@ public final class GroupNorm {
     }
 }
 
-/// BatchNorm over [B, F]: in training, statistics of the batch (and running averages updated with
-/// `momentum`, the variance unbiased, as PyTorch); in evaluation, the running averages. A
-/// one-row batch has no statistics of its own (PyTorch raises): in training it is normalised with
-/// the running averages, as in evaluation, and leaves them unchanged.
-public final class BatchNorm1d {
+/// BatchNorm over the channels at axis 1 of [B, C] (`BatchNorm1d`) or [B, C, H, W]
+/// (`BatchNorm2d`), as PyTorch's: in training, each channel is standardised with the mean and
+/// biased variance of its B·H·W values in the batch, and the running averages (arena buffers, so
+/// the runtime can average them over workers) move toward the batch's mean and *unbiased*
+/// variance by `momentum`; in evaluation, the running averages standardise. Then γ·x̂ + β per
+/// channel. A batch with one value per channel has no statistics of its own (PyTorch raises): in
+/// training it is standardised with the running averages, as in evaluation, and leaves them
+/// unchanged.
+///
+/// In training, statistics, standardisation and affine are one fused op over the input in its own
+/// layout (`Variable.batchNorm`); [B, F] is the case H·W = 1.
+public final class BatchNorm: ModalModule {
     public let weight: Parameter, bias: Parameter
     public let runningMean: Buffer, runningVariance: Buffer
     public let epsilon, momentum: Double
     public var isTraining = true
 
-    public init(_ arena: ParameterArena, _ name: String, _ features: Int, epsilon: Double = 1e-5, momentum: Double = 0.1) {
-        weight = arena.declare("\(name).weight", shape: [features], initializer: .ones)
-        bias = arena.declare("\(name).bias", shape: [features], initializer: .zeros)
-        runningMean = arena.declareBuffer("\(name).running_mean", shape: [features], value: 0)
-        runningVariance = arena.declareBuffer("\(name).running_var", shape: [features], value: 1)
+    public init(_ arena: ParameterArena, _ name: String, _ channels: Int, epsilon: Double = 1e-5, momentum: Double = 0.1) {
+        weight = arena.declare("\(name).weight", shape: [channels], initializer: .ones)
+        bias = arena.declare("\(name).bias", shape: [channels], initializer: .zeros)
+        runningMean = arena.declareBuffer("\(name).running_mean", shape: [channels], value: 0)
+        runningVariance = arena.declareBuffer("\(name).running_var", shape: [channels], value: 1)
         self.epsilon = epsilon
         self.momentum = momentum
     }
 
+    /// x [B, C, …] → the same shape.
     public func callAsFunction(_ x: Variable) -> Variable {
-        let batch = x.shape[0]
-        let normalized: Variable
-        if isTraining && batch > 1 {
-            let (columns, mean, variance) = x.permuted([1, 0]).standardizedRows(batch, epsilon: epsilon)
-            normalized = columns.permuted([1, 0])
-            let unbiased = variance.map(.affine(scale: Double(batch) / Double(batch - 1), shift: 0))
+        let channels = weight.value.count
+        precondition(x.shape.count >= 2 && x.shape[1] == channels, "BatchNorm of \(channels) channels on \(x.shape)")
+        let values = x.value.count / channels
+        if isTraining && values > 1 {
+            let (output, mean, variance) = x.batchNorm(weight: weight.variable, bias: bias.variable, epsilon: epsilon)
             blend(runningMean.value, toward: mean)
-            blend(runningVariance.value, toward: unbiased)
-        } else {
-            let inverseStd = runningVariance.value.map(.affine(scale: 1, shift: epsilon)).map(.power(-0.5))
-            normalized = (x - Variable(runningMean.value)) * Variable(inverseStd)
+            blend(runningVariance.value, toward: variance.map(.affine(scale: Double(values) / Double(values - 1), shift: 0)))
+            return output
         }
-        return normalized * weight.variable + bias.variable
+        let perChannel = [channels] + Array(repeating: 1, count: x.shape.count - 2)  // broadcasts over [B, C, …]
+        let inverseStd = runningVariance.value.map(.affine(scale: 1, shift: epsilon)).map(.power(-0.5))
+        let normalized = (x - Variable(runningMean.value.reshaped(perChannel))) * Variable(inverseStd.reshaped(perChannel))
+        return normalized * weight.variable.reshaped(perChannel) + bias.variable.reshaped(perChannel)
     }
 
     /// running ← (1 − momentum)·running + momentum·batch
@@ -82,3 +90,8 @@ public final class BatchNorm1d {
         running.assign(updated.scalars)
     }
 }
+
+/// BatchNorm over [B, F] (PyTorch's `BatchNorm1d`).
+public typealias BatchNorm1d = BatchNorm
+/// BatchNorm over [B, C, H, W], statistics per channel over (B, H, W) (PyTorch's `BatchNorm2d`).
+public typealias BatchNorm2d = BatchNorm

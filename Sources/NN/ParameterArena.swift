@@ -130,11 +130,3 @@ public struct Buffer {
 
     public var value: Tensor { arena.buffer(arena.bufferEntries[index]) }
 }
-
-/// The Philox streams of DESIGN §5, so that no two uses of randomness share numbers.
-public enum RandomStream {
-    public static let initialization: UInt32 = 1
-    public static let dropout: UInt32 = 2
-    /// The ε of a VAE's reparameterisation z = μ + σ·ε.
-    public static let latentNoise: UInt32 = 3
-}

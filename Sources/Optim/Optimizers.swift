@@ -4,14 +4,32 @@ import Tensors
 /// its gradients and the rule's moments (so ZeRO-1 can give each worker its own slice).
 /// Semantics follow PyTorch's `torch.optim` (defaults, bias correction, decoupled decay).
 public protocol Optimizer {
-    /// Applies one update with learning rate `lr` to `parameters` given `gradients`
-    /// (same shape, flat). The optimizer's state covers exactly these elements.
-    mutating func step(parameters: Tensor, gradients: Tensor, lr: Double)
+    /// Applies one update to `parameters` given `gradients` (same shape, flat), `runs` of them
+    /// (tiling all elements, in order) each at `lr` × its scale and with or without weight
+    /// decay: parameter groups. The optimizer's state covers exactly these elements.
+    mutating func step(parameters: Tensor, gradients: Tensor, lr: Double, runs: [UpdateRun])
     /// Steps taken so far; with `state(like:)` all a checkpoint needs to restore the rule.
     var stepCount: Int { get set }
     /// The rule's per-element state, named, each shaped like `parameters` (allocated at zero
     /// before the first step). Writing into these tensors restores a saved state.
     mutating func state(like parameters: Tensor) -> [(name: String, values: Tensor)]
+}
+
+/// Contiguous elements updated alike (one parameter group's share of a flat buffer): the
+/// learning rate is multiplied by `lrScale`; `decay` false turns weight decay off (norms, biases).
+public struct UpdateRun: Sendable, Equatable {
+    public var range: Range<Int>
+    public var lrScale: Double
+    public var decay: Bool
+
+    public init(_ range: Range<Int>, lrScale: Double = 1, decay: Bool = true) { (self.range, self.lrScale, self.decay) = (range, lrScale, decay) }
+}
+
+extension Optimizer {
+    /// One update of every element alike.
+    public mutating func step(parameters: Tensor, gradients: Tensor, lr: Double) {
+        step(parameters: parameters, gradients: gradients, lr: lr, runs: [UpdateRun(0..<parameters.count)])
+    }
 }
 
 /// SGD with momentum (and optional Nesterov) and L2 weight decay, as `torch.optim.SGD`:
@@ -26,14 +44,17 @@ public struct SGD: Optimizer {
         (self.momentum, self.weightDecay, self.nesterov) = (momentum, weightDecay, nesterov)
     }
 
-    public mutating func step(parameters: Tensor, gradients: Tensor, lr: Double) {
+    public mutating func step(parameters: Tensor, gradients: Tensor, lr: Double, runs: [UpdateRun]) {
         let first = stepCount == 0
         let b = buffer ?? Tensor(zeros: parameters.shape, dtype: parameters.dtype)
         buffer = b
         stepCount += 1
-        switch parameters.dtype {
-        case .float32: update(parameters, gradients, b, first, lr, Float.self)
-        case .float64: update(parameters, gradients, b, first, lr, Double.self)
+        for run in runs {
+            let (rate, decay) = (lr * run.lrScale, run.decay ? weightDecay : 0)
+            switch parameters.dtype {
+            case .float32: update(parameters, gradients, b, first, rate, decay, run.range, Float.self)
+            case .float64: update(parameters, gradients, b, first, rate, decay, run.range, Double.self)
+            }
         }
     }
 
@@ -45,11 +66,12 @@ public struct SGD: Optimizer {
         return [("sgd.momentum", b)]
     }
 
-    private func update<T: TensorScalar>(_ p: Tensor, _ g: Tensor, _ b: Tensor, _ first: Bool, _ lr: Double, _: T.Type) {
+    private func update<T: TensorScalar>(_ p: Tensor, _ g: Tensor, _ b: Tensor, _ first: Bool, _ lr: Double, _ weightDecay: Double,
+                                         _ elements: Range<Int>, _: T.Type) {
         let pp = p.pointer(T.self), pg = g.pointer(T.self), pb = b.pointer(T.self)
         let (mu, wd, rate) = (T(momentum), T(weightDecay), T(lr))
-        Parallel.forRanges(p.count) { range in
-            for i in range {
+        Parallel.forRanges(elements.count) { range in
+            for i in (range.lowerBound + elements.lowerBound)..<(range.upperBound + elements.lowerBound) {
                 let grad = pg[i] + wd * pp[i]
                 guard mu != 0 else { pp[i] -= rate * grad; continue }
                 pb[i] = first ? grad : mu * pb[i] + grad
@@ -85,17 +107,23 @@ public struct Adam: Optimizer {
         return [("adam.m", state.m), ("adam.v", state.v)]
     }
 
-    public mutating func step(parameters: Tensor, gradients: Tensor, lr: Double) {
+    public mutating func step(parameters: Tensor, gradients: Tensor, lr: Double, runs: [UpdateRun]) {
         let state = state(like: parameters).map(\.values)
         stepCount += 1
-        switch parameters.dtype {
-        case .float32: update(parameters, gradients, state[0], state[1], lr, Float.self)
-        case .float64: update(parameters, gradients, state[0], state[1], lr, Double.self)
+        for run in runs {
+            let (rate, decay) = (lr * run.lrScale, run.decay ? weightDecay : 0)
+            switch parameters.dtype {
+            case .float32: update(parameters, gradients, state[0], state[1], rate, decay, run.range, Float.self)
+            case .float64: update(parameters, gradients, state[0], state[1], rate, decay, run.range, Double.self)
+            }
         }
     }
 
-    private func update<T: TensorScalar>(_ p: Tensor, _ g: Tensor, _ m: Tensor, _ v: Tensor, _ lr: Double, _: T.Type) {
-        let pp = p.pointer(T.self), pg = g.pointer(T.self), pm = m.pointer(T.self), pv = v.pointer(T.self)
+    /// Elements `elements` at rate `lr` with decay `weightDecay`.
+    private func update<T: TensorScalar>(_ p: Tensor, _ g: Tensor, _ m: Tensor, _ v: Tensor, _ lr: Double, _ weightDecay: Double,
+                                         _ elements: Range<Int>, _: T.Type) {
+        let offset = elements.lowerBound
+        let pp = p.pointer(T.self) + offset, pg = g.pointer(T.self) + offset, pm = m.pointer(T.self) + offset, pv = v.pointer(T.self) + offset
         let t = Double(stepCount)
         let (b1, b2) = (T(beta1), T(beta2))
         let stepSize = T(lr / (1 - Double.pow(beta1, t)))
@@ -105,9 +133,9 @@ public struct Adam: Optimizer {
         // of the scalar loop), then the scalar tail; both compute the same expression. Threads
         // take whole blocks of lanes.
         typealias Lanes = SIMD8<T>
-        let width = Lanes.scalarCount, blocks = (p.count + width - 1) / width
+        let width = Lanes.scalarCount, blocks = (elements.count + width - 1) / width
         Parallel.forRanges(blocks, cost: width) { blockRange in
-            let start = blockRange.lowerBound * width, end = min(p.count, blockRange.upperBound * width)
+            let start = blockRange.lowerBound * width, end = min(elements.count, blockRange.upperBound * width)
             let lanesEnd = start + (end - start) / width * width
             for i in stride(from: start, to: lanesEnd, by: width) {
                 let param = UnsafeRawPointer(pp + i).loadUnaligned(as: Lanes.self)

@@ -19,6 +19,9 @@ public struct HeatMap: Sendable {
     public var range: ClosedRange<Double>?
     /// Print each value in its cell (when the cells are large enough for it).
     public var showValues: Bool
+    /// Text to print in the cells instead of their values (e.g. counts), rows like `values`;
+    /// printed when the cells are large enough, whatever `showValues` says.
+    public var cellLabels: [[String]]?
     public var width: Double
     public var height: Double
 
@@ -85,7 +88,7 @@ extension HeatMap: Figure {
         let cellHeight = grid.height / Double(max(rows, 1))
 
         let valueFont = Font(size: min(11, cellHeight * 0.45))
-        let printValues = showValues && cellWidth >= 26 && cellHeight >= 14
+        let printValues = (showValues || cellLabels != nil) && cellWidth >= 26 && cellHeight >= 14
         for (r, row) in values.enumerated() {
             for c in 0..<columns {
                 let value = c < row.count ? row[c] : .nan
@@ -95,7 +98,9 @@ extension HeatMap: Figure {
                 // A hairline of overlap hides the seams antialiasing leaves between cells.
                 canvas.fill(Rect(x: cell.x, y: cell.y, width: cellWidth + 0.3, height: cellHeight + 0.3), color)
                 if printValues {
-                    canvas.text(String(format: "%.2g", value).replacingOccurrences(of: "-", with: "−"), valueFont, at: (cell.x + cellWidth / 2, cell.y + cellHeight / 2),
+                    let label = cellLabels.map { r < $0.count && c < $0[r].count ? $0[r][c] : "" }
+                        ?? String(format: "%.2g", value).replacingOccurrences(of: "-", with: "−")
+                    canvas.text(label, valueFont, at: (cell.x + cellWidth / 2, cell.y + cellHeight / 2),
                                 anchor: (0.5, 0.5), color: color.luminance < 0.45 ? Theme.background : Theme.ink, maxWidth: cellWidth - 2)
                 }
             }

@@ -1,4 +1,4 @@
-/// Row standardisation, the shared core of LayerNorm, GroupNorm and BatchNorm.
+/// Row standardisation, LayerNorm's core.
 extension Tensor {
     /// The tensor viewed as rows of `rowLength`, each standardised: y = (x − μ) / √(σ² + ε),
     /// with μ and the biased variance σ² of the row. Returns y and each row's 1/√(σ² + ε),
@@ -104,9 +104,15 @@ extension Tensor {
         var rowLength: Int { perGroup * spatial }
 
         init(_ x: Tensor, _ groups: Int) {
-            precondition(x.rank >= 2 && x.shape[1] % groups == 0, "GroupNorm: \(x.shape) in \(groups) groups")
+            precondition(x.rank >= 2 && groups > 0 && x.shape[1] % groups == 0, "normalisation of \(x.shape) in \(groups) groups")
             (batch, channels, self.groups) = (x.shape[0], x.shape[1], groups)
             spatial = x.shape.dropFirst(2).reduce(1, *)
+        }
+
+        /// A group per channel (BatchNorm): rows of `spatial` elements, one per sample and channel.
+        init(channelsOf x: Tensor) {
+            precondition(x.rank >= 2, "BatchNorm of \(x.shape): needs [B, C, …]")
+            self.init(x, x.shape[1])
         }
     }
 
@@ -192,17 +198,18 @@ func simdCentredSquares<T: TensorScalar>(_ p: UnsafePointer<T>, _ n: Int, _ mu: 
     return total
 }
 
-/// (Σ a, Σ a·b), eight lanes at a time.
+/// (Σ a, Σ a·(b − centre)), eight lanes at a time.
 @inline(__always)
-func simdSumAndDot<T: TensorScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) -> (Double, Double) {
+func simdSumAndDot<T: TensorScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int, centre: T = 0) -> (Double, Double) {
     var sum = SIMD8<T>(), dot = SIMD8<T>(), j = 0
+    let m = SIMD8<T>(repeating: centre)
     while j + 8 <= n {
         let va = UnsafeRawPointer(a + j).loadUnaligned(as: SIMD8<T>.self)
         sum += va
-        dot += va * UnsafeRawPointer(b + j).loadUnaligned(as: SIMD8<T>.self)
+        dot += va * (UnsafeRawPointer(b + j).loadUnaligned(as: SIMD8<T>.self) - m)
         j += 8
     }
     var (s, d) = (Double(sum.sum()), Double(dot.sum()))
-    while j < n { s += Double(a[j]); d += Double(a[j]) * Double(b[j]); j += 1 }
+    while j < n { s += Double(a[j]); d += Double(a[j]) * Double(b[j] - centre); j += 1 }
     return (s, d)
 }

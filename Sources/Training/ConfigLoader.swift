@@ -23,7 +23,7 @@ public struct EffectiveConfig {
 public enum ConfigLoader {
     /// Loads `file` and applies `overrides` (`key.path=value`, value in YAML syntax).
     ///
-    /// Paths (`cohort`, `run_dir`) follow one rule: a relative path is read from where it was
+    /// Paths (`cohort`, `run_dir`, `train.init_from`, `companions.*`) follow one rule: a relative path is read from where it was
     /// written — a path in the file from the file's folder, a path given on the command line
     /// (`--set`) from the working directory. An unset `run_dir` is `runs/<config name>` in the
     /// working directory. The effective config holds them absolute.
@@ -58,13 +58,14 @@ public enum ConfigLoader {
         }
         let modelDefaults: Node
         do { modelDefaults = try task.defaultModelNode() } catch { throw ConfigError("internal: \(task.name)'s model defaults do not encode: \(error)") }
-        let defaults = try defaultTree(modelDefaults: modelDefaults)
+        let defaults = try defaultTree(modelDefaults: modelDefaults, companions: task.companions.map(\.name))
         try checkKeys(user, against: defaults, path: [], source: source)
         var setBy = [String: String]()  // key path → the --set that gave it
         for assignment in overrides {
             user = try apply(assignment, to: user, defaults: defaults)
             if let equals = assignment.firstIndex(of: "=") { setBy[String(assignment[..<equals])] = assignment }
         }
+        if !overrides.isEmpty { try checkKeys(user, against: defaults, path: [], source: "--set") }  // keys inside a value given by --set
         let merged = merge(defaults, user)
 
         var config: RunConfig
@@ -81,6 +82,8 @@ public enum ConfigLoader {
             return base.appendingPathComponent(path).standardizedFileURL.path
         }
         config.cohort = resolved(config.cohort, key: "cohort")
+        config.train.initFrom = resolved(config.train.initFrom, key: "train.init_from")
+        config.companions = Dictionary(uniqueKeysWithValues: config.companions.map { ($0, resolved($1, key: "companions.\($0)")) })
         config.runDir = config.runDir.isEmpty
             ? defaultRunDirectory.map { workingDirectory.appendingPathComponent($0).standardizedFileURL.path } ?? ""
             : resolved(config.runDir, key: "run_dir")
@@ -96,16 +99,27 @@ public enum ConfigLoader {
         var effective = plainNumbers(merged)
         effective["cohort"] = Node(config.cohort)
         effective["run_dir"] = Node(config.runDir)
+        if !config.train.initFrom.isEmpty { effective["train"]?["init_from"] = Node(config.train.initFrom) }
+        for (name, path) in config.companions where !path.isEmpty { effective["companions"]?[name] = Node(path) }
+        if task.companions.isEmpty, var mapping = effective.mapping {  // a section with no keys says nothing
+            mapping["companions"] = nil
+            effective = .mapping(mapping)
+        }
         let yaml = (try? Yams.serialize(node: effective)) ?? ""
         return EffectiveConfig(config: config, model: model, yaml: yaml)
     }
 
-    /// RunConfig's defaults as a tree, with the task's model defaults after `threads_per_rank`.
-    private static func defaultTree(modelDefaults: Node) throws(ConfigError) -> Node {
+    /// RunConfig's defaults as a tree, with the task's model defaults after `threads_per_rank`
+    /// and its companions' names (unset) under `companions`.
+    private static func defaultTree(modelDefaults: Node, companions: [String]) throws(ConfigError) -> Node {
         do {
             let base = try Yams.compose(yaml: try YAMLEncoder().encode(RunConfig()))!
             var pairs = [(Node, Node)]()
             for (key, value) in base.mapping! {
+                if key.string == "companions" {
+                    pairs.append((key, Node(companions.map { (Node($0), Node("")) })))
+                    continue
+                }
                 pairs.append((key, value))
                 if key.string == "threads_per_rank" { pairs.append((Node("model"), modelDefaults)) }
             }
@@ -127,8 +141,23 @@ public enum ConfigLoader {
             if expected.mapping != nil && value.mapping == nil && value != Node("") {
                 throw ConfigError("\(place): '\((path + [name]).joined(separator: "."))' must be a mapping with keys \(keyList(expected))")
             }
+            if let elements = value.sequence, let template = sequenceElements[(path + [name]).joined(separator: ".")] {
+                for (index, element) in elements.enumerated() {
+                    let elementPath = path + ["\(name)[\(index)]"]
+                    guard element.mapping != nil else {
+                        throw ConfigError("\(place): '\(elementPath.joined(separator: "."))' must be a mapping with keys \(keyList(template))")
+                    }
+                    try checkKeys(element, against: template, path: elementPath, source: source)
+                }
+            }
             try checkKeys(value, against: expected, path: path + [name], source: source)
         }
+    }
+
+    /// The keys an element of a list in the config may have, by the list's key path.
+    private static var sequenceElements: [String: Node] {
+        guard let group = try? Yams.compose(yaml: try YAMLEncoder().encode(RunConfig.Optimizer.Group())) else { return [:] }
+        return ["optimizer.groups": group]
     }
 
     /// Sets one `key.path=value` in `user`, after checking the path exists.

@@ -22,6 +22,9 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var exchange = Exchange()
     public var liveness = Liveness()
     public var progress = Progress()
+    /// Other trained runs the task uses frozen, by the names the task gives them (its
+    /// directory or one of its checkpoints; relative paths as `cohort`).
+    public var companions: [String: String] = [:]
 
     public init() {}
 
@@ -35,9 +38,31 @@ public struct RunConfig: Codable, Sendable, Equatable {
         public var momentum = 0.9
         /// Clip the global gradient norm to this (0: no clipping).
         public var clipNorm = 1.0
+        /// Parameter groups: a parameter takes the first group with a pattern matching its name.
+        public var groups: [Group] = []
 
         enum CodingKeys: String, CodingKey {
-            case name, lr, weightDecay = "weight_decay", beta1, beta2, epsilon, momentum, clipNorm = "clip_norm"
+            case name, lr, weightDecay = "weight_decay", beta1, beta2, epsilon, momentum, clipNorm = "clip_norm", groups
+        }
+
+        /// Parameters whose names match one of `match` (shell patterns: `*.bias`, `norm*`) train
+        /// at `lr_scale` × the learning rate, with weight decay or without.
+        public struct Group: Codable, Sendable, Equatable {
+            public var match: [String] = []
+            public var lrScale = 1.0
+            public var weightDecay = true
+
+            enum CodingKeys: String, CodingKey { case match, lrScale = "lr_scale", weightDecay = "weight_decay" }
+
+            public init() {}
+
+            /// A group in a config lists only what differs from the defaults.
+            public init(from decoder: Decoder) throws {
+                let values = try decoder.container(keyedBy: CodingKeys.self)
+                match = try values.decodeIfPresent([String].self, forKey: .match) ?? []
+                lrScale = try values.decodeIfPresent(Double.self, forKey: .lrScale) ?? 1
+                weightDecay = try values.decodeIfPresent(Bool.self, forKey: .weightDecay) ?? true
+            }
         }
     }
 
@@ -63,13 +88,29 @@ public struct RunConfig: Codable, Sendable, Equatable {
         /// Patient fractions for training and validation; the rest is the test split.
         public var split = Split()
         public var dropLast = true
+        public var ema = EMA()
+        /// Another run (its directory, or one of its checkpoints) whose weights start this one:
+        /// every tensor of the same name and shape is loaded, the others keep their
+        /// initialisation (e.g. a classifier head for another number of classes).
+        public var initFrom = ""
 
         public struct Split: Codable, Sendable, Equatable {
             public var train = 0.6, validation = 0.2
         }
 
+        /// An exponential moving average of the weights, kept beside them, checkpointed, and used
+        /// by `evaluate` and `encode`: ema ← decay·ema + (1 − decay)·weights after every step
+        /// past `start_step` (until then it copies the weights). decay 0: none.
+        public struct EMA: Codable, Sendable, Equatable {
+            public var decay = 0.0
+            public var startStep = 0
+
+            enum CodingKeys: String, CodingKey { case decay, startStep = "start_step" }
+        }
+
         enum CodingKeys: String, CodingKey {
-            case steps, epochs, globalBatch = "global_batch", microBatch = "micro_batch", seed, split, dropLast = "drop_last"
+            case steps, epochs, globalBatch = "global_batch", microBatch = "micro_batch", seed, split, dropLast = "drop_last", ema,
+                 initFrom = "init_from"
         }
     }
 
@@ -130,7 +171,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case task, cohort, runDir = "run_dir", threadsPerRank = "threads_per_rank", optimizer, schedule, train, evaluation,
-             checkpoint, exchange, liveness, progress
+             checkpoint, exchange, liveness, progress, companions
     }
 
     /// Problems no single key's type can express, each naming its key.
@@ -147,6 +188,10 @@ public struct RunConfig: Codable, Sendable, Equatable {
         require(optimizer.epsilon > 0 && optimizer.epsilon.isFinite, "optimizer.epsilon: must be a finite number > 0, got \(optimizer.epsilon)")
         require((0..<1).contains(optimizer.momentum), "optimizer.momentum: must be in [0, 1), got \(optimizer.momentum)")
         require(optimizer.clipNorm >= 0 && !optimizer.clipNorm.isNaN, "optimizer.clip_norm: must be ≥ 0 (0 turns clipping off), got \(optimizer.clipNorm)")
+        for (index, group) in optimizer.groups.enumerated() {
+            require(!group.match.isEmpty && !group.match.contains(""), "optimizer.groups[\(index)].match: one or more name patterns, e.g. [\"*.bias\", \"norm*\"]")
+            require(group.lrScale >= 0 && group.lrScale.isFinite, "optimizer.groups[\(index)].lr_scale: must be a finite number ≥ 0 (0 freezes the group), got \(group.lrScale)")
+        }
         require(schedule.warmupSteps >= 0, "schedule.warmup_steps: must be ≥ 0, got \(schedule.warmupSteps)")
         require(schedule.minLr >= 0 && schedule.minLr <= optimizer.lr, "schedule.min_lr: must be in 0…optimizer.lr, got \(schedule.minLr)")
         require(train.steps > 0 || train.epochs > 0, "train.steps / train.epochs: set one of them to a positive number")
@@ -158,6 +203,8 @@ public struct RunConfig: Codable, Sendable, Equatable {
         require(train.seed >= 0, "train.seed: must be ≥ 0, got \(train.seed)")
         require(train.split.train > 0 && train.split.validation >= 0 && train.split.train + train.split.validation <= 1,
                 "train.split: need train > 0, validation ≥ 0 and train + validation ≤ 1, got \(train.split.train) and \(train.split.validation)")
+        require((0..<1).contains(train.ema.decay), "train.ema.decay: must be in [0, 1) (0 keeps no average; 0.999 is usual), got \(train.ema.decay)")
+        require(train.ema.startStep >= 0, "train.ema.start_step: must be ≥ 0, got \(train.ema.startStep)")
         require(evaluation.everySteps >= 0, "evaluation.every_steps: must be ≥ 0, got \(evaluation.everySteps)")
         require(evaluation.patience >= 0, "evaluation.patience: must be ≥ 0, got \(evaluation.patience)")
         require(evaluation.minDelta >= 0 && evaluation.minDelta.isFinite, "evaluation.min_delta: must be a finite number ≥ 0, got \(evaluation.minDelta)")

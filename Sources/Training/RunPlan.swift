@@ -27,11 +27,37 @@ public struct RunPlan: Codable, Sendable {
     public var cohortShape: CohortShape?
     /// Who started this part of the run, where and with what (absent in plans of older builds).
     public var provenance: Provenance?
+    /// The split counted in the task's sampling unit (absent in plans of older builds: patients).
+    public var samples: SplitSamples?
+    /// Where `train.init_from` starts the weights (nil: initialised afresh).
+    public var initialWeights: InitialWeights?
+    /// The frozen runs the task uses (`companions:`), as they were when the run was planned.
+    public var companions: [CompanionIdentity]?
 
     enum CodingKeys: String, CodingKey {
         case config, model, runDirectory = "run_dir", split, workers, microBatch = "micro_batch", steps, stepsPerEpoch = "steps_per_epoch",
-             prepared, resume, cohortShape = "cohort_shape", provenance
+             prepared, resume, cohortShape = "cohort_shape", provenance, samples, initialWeights = "initial_weights", companions
     }
+
+    /// Another run's checkpoint this one starts from, and which of this model's tensors it
+    /// fills (same name and shape) or leaves initialised.
+    public struct InitialWeights: Codable, Sendable, Equatable {
+        public var checkpoint: String
+        public var step: Int
+        public var task: String
+        public var loaded: [String]
+        public var kept: [String]
+    }
+
+    /// How many samples of `unit` each part of the split holds.
+    public struct SplitSamples: Codable, Sendable, Equatable {
+        public var unit: SampleUnit
+        public var train: Int, validation: Int, test: Int
+    }
+
+    /// Samples the sampler ranges over.
+    public var trainingSamples: Int { samples?.train ?? split.train.count }
+    public var unit: SampleUnit { samples?.unit ?? .patient }
 
     /// A cohort's size and gene list, as far as a trained model depends on them.
     public struct CohortShape: Codable, Sendable, Equatable {
@@ -64,9 +90,15 @@ public struct RunPlan: Codable, Sendable {
     /// everything that decides which samples and updates follow (Docs/Checkpoints.md).
     public var identity: [String: String] {
         let t = config.train
-        return ["task": config.task, "model": model, "optimizer.name": config.optimizer.name, "train.seed": "\(t.seed)",
-                "train.global_batch": "\(t.globalBatch)", "train.drop_last": "\(t.dropLast)",
-                "train.split": "\(t.split.train)/\(t.split.validation)"]
+        var identity = ["task": config.task, "model": model, "optimizer.name": config.optimizer.name, "train.seed": "\(t.seed)",
+                        "train.global_batch": "\(t.globalBatch)", "train.drop_last": "\(t.dropLast)",
+                        "train.split": "\(t.split.train)/\(t.split.validation)"]
+        // Only when set, so that checkpoints of runs without them keep resuming.
+        if t.ema.decay > 0 { identity["train.ema.decay"] = "\(t.ema.decay)" }
+        if !t.initFrom.isEmpty { identity["train.init_from"] = t.initFrom }
+        for companion in companions ?? [] { identity["companions.\(companion.name)"] = companion.parametersSHA256 }
+        if !config.optimizer.groups.isEmpty { identity["optimizer.groups"] = "\(config.optimizer.groups.map { "\($0.match):\($0.lrScale):\($0.weightDecay)" })" }
+        return identity
     }
 }
 
@@ -134,6 +166,8 @@ struct StepReport: Codable {
     /// Seconds of exchange work done inside backward (overlapped with computing).
     var overlappedExchange: Double
     var spans: [Span]
+    /// `GradientModulating` tasks: each group's gradient coefficient this step.
+    var coefficients: [String: Double]?
 }
 
 /// A worker entering a phase at `step` (numbered from 1: the update in progress, or the one an

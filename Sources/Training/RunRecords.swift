@@ -18,7 +18,8 @@ final class RunRecords {
 
     /// The files a run writes (besides `checkpoints/`, `evaluation*/` and `previous-*/`).
     static let recordNames: Set = ["config.yaml", "run_plan.json", "metrics.jsonl", "timeline.json", "summary.json",
-                                   "loss_curve.png", "loss_curve.svg", "latent_pca.png", "latent_pca.svg"]
+                                   "loss_curve.png", "loss_curve.svg", "latent_pca.png", "latent_pca.svg",
+                                   "confusion_matrix.png", "confusion_matrix.svg", "survival_by_risk.png", "survival_by_risk.svg"]
 
     /// Makes sure a new run may write into `directory`: it must be new, empty, or hold an earlier
     /// start of a run that left no checkpoint — whose records are then moved into

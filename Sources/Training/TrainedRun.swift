@@ -12,9 +12,23 @@ public struct TrainedRun {
     public let plan: RunPlan
     /// The run directory.
     public let directory: URL
+    /// The weights `task(_:cohort:)` loads.
+    public let weights: Weights
 
-    public init(checkpoint: CheckpointReader) throws {
+    /// A checkpoint's weights: the trained ones, or their exponential moving average
+    /// (`train.ema.decay`), which diffusion models sample with.
+    public enum Weights: String, Sendable, CaseIterable {
+        case ema, trained
+    }
+
+    /// `weights` nil: the EMA when the run kept one, else the trained weights.
+    public init(checkpoint: CheckpointReader, weights: Weights? = nil) throws {
         self.checkpoint = checkpoint
+        let hasEMA = checkpoint.manifest.arenas.contains { $0.name == "ema" }
+        if weights == .ema && !hasEMA {
+            throw TrainingError.plan("--weights ema: \(checkpoint.directory.path) holds no EMA of the weights (the run's train.ema.decay was 0); use --weights trained")
+        }
+        self.weights = weights ?? (hasEMA ? .ema : .trained)
         directory = checkpoint.directory.deletingLastPathComponent().deletingLastPathComponent()
         let file = directory.appendingPathComponent("run_plan.json")
         guard let data = try? Data(contentsOf: file) else {
@@ -75,15 +89,15 @@ public struct TrainedRun {
     /// The run's cohort (as the run saw it).
     public var cohort: URL { URL(fileURLWithPath: plan.config.cohort) }
 
-    /// The run's task with the checkpoint's parameters and buffers, in evaluation mode.
-    /// `cohort` is the run's own (`runCohort()`), which some tasks read while they are built.
+    /// The run's task with the checkpoint's parameters (`weights`) and buffers, in evaluation
+    /// mode. `cohort` is the run's own (`runCohort()`), which some tasks read while they are built.
     public func task<T: Trainable>(_: T.Type, cohort: CohortReader) throws -> T {
         let model = try T.decodeModel(yaml: plan.model)
         let prepared = try plan.prepared.decode(T.Prepared.self)
         let arena = ParameterArena(seed: UInt64(plan.config.train.seed))
-        let task = try T(model: model, prepared: prepared, arena: arena, cohort: cohort)
+        let task = try T(model: model, prepared: prepared, arena: arena, cohort: cohort, companions: Companions(identities: plan.companions ?? [], cohort: cohort))
         arena.seal()
-        for (name, values) in [("parameters", arena.values), ("buffers", arena.buffers)] where values.count > 0 {
+        for (name, values) in [(weights == .ema ? "ema" : "parameters", arena.values), ("buffers", arena.buffers)] where values.count > 0 {
             guard let saved = checkpoint.manifest.arenas.first(where: { $0.name == name }), saved.count == values.count else {
                 throw TrainingError.plan("\(checkpoint.directory.path) does not fit the run's model: it lacks '\(name)' of \(values.count) elements")
             }

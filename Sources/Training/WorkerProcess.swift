@@ -102,16 +102,16 @@ final class WorkerLoop<T: Trainable> {
     private let task: T
     private let arena: ParameterArena
     private let exchange: GradientExchange
-    private var optimizer: any Optimizer
+    private let state: TrainingState
     private let schedule: WarmupCosine
     private let cohort: URL
     private let checkpoints: CheckpointStore
-    private let earlyStopping: EarlyStopping?
-    /// Each worker's partition of the arena: its checkpoint slice, and with ZeRO-1 the elements
-    /// whose optimizer state it keeps and updates.
-    private let partition: [Range<Int>]
-    /// The elements this worker's optimizer covers: its partition (ZeRO-1) or all.
-    private let optimized: Range<Int>
+    /// The split in the task's unit: global indices of patients, tiles or spots.
+    private let samples: (train: [Int], validation: [Int], test: [Int])
+    /// The training order at its start (a resume moves its position).
+    private let trainingSampler: EpochSampler
+    /// `GradientModulating`: the step's statistics so far, in fixed point.
+    private var statistics: [Int64] = []
     private var start = 0.0
 
     init(plan: RunPlan, world: Communicator, workers: Communicator) throws {
@@ -123,40 +123,39 @@ final class WorkerLoop<T: Trainable> {
         cohort = URL(fileURLWithPath: config.cohort)
         checkpoints = CheckpointStore(runDirectory: URL(fileURLWithPath: plan.runDirectory))
         let reader = try CohortReader(directory: cohort)
+        samples = (try reader.samples(T.unit, of: plan.split.train), try reader.samples(T.unit, of: plan.split.validation),
+                   try reader.samples(T.unit, of: plan.split.test))
+        // The coordinator's plan has refused a split without training samples.
+        trainingSampler = EpochSampler(samples: max(1, samples.train.count), globalBatch: config.train.globalBatch, microBatch: plan.microBatch,
+                                       seed: UInt64(config.train.seed), dropLast: config.train.dropLast)
         let model = try T.decodeModel(yaml: plan.model)
         let prepared = try plan.prepared.decode(T.Prepared.self)
         arena = ParameterArena(seed: UInt64(config.train.seed))
-        task = try T(model: model, prepared: prepared, arena: arena, cohort: reader)
+        task = try T(model: model, prepared: prepared, arena: arena, cohort: reader, companions: Companions(identities: plan.companions ?? [], cohort: reader))
         exchange = try GradientExchange(
             algorithm: config.exchange.algorithm, workers: workers, count: arena.count,
             bucketElements: max(1, Int(config.exchange.bucketMb * 1e6) / MemoryLayout<Float>.stride),
             microBatchesPerWorker: plan.microBatchesPerWorker, microBatchesPerStep: plan.microBatchesPerStep)
         arena.seal(gradients: TensorStorage(borrowing: exchange.gradients))
-        let o = config.optimizer
-        optimizer = switch o.name {
-        case "sgd": SGD(momentum: o.momentum, weightDecay: o.weightDecay)
-        case "adam": Adam(beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon, weightDecay: o.weightDecay)
-        default: Adam.adamW(beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon, weightDecay: o.weightDecay)
-        }
-        schedule = WarmupCosine(peak: o.lr, warmupSteps: config.schedule.warmupSteps, totalSteps: plan.steps, floor: config.schedule.minLr)
-        earlyStopping = config.evaluation.patience > 0
-            ? EarlyStopping(patience: config.evaluation.patience, minDelta: config.evaluation.minDelta, arena: arena) : nil
-        partition = Communicator.partition(count: arena.count, parts: workers.size)
-        optimized = config.exchange.zeroStage == 1 ? partition[workers.rank] : 0..<arena.count
+        let groups = try ParameterGroups(config: config.optimizer.groups, taskGroups: (task as? any GradientModulating)?.parameterGroups ?? [:],
+                                         arena: arena, task: T.name)
+        state = TrainingState(config: config, arena: arena, groups: groups, workers: workers)
+        schedule = WarmupCosine(peak: config.optimizer.lr, warmupSteps: config.schedule.warmupSteps, totalSteps: plan.steps, floor: config.schedule.minLr)
     }
 
     private var rank: Int { workers.rank }
     private func now() -> Double { Date.timeIntervalSinceReferenceDate - start }
 
     func run() throws {
-        var sampler = EpochSampler(samples: plan.split.train.count, globalBatch: config.train.globalBatch,
-                                   microBatch: plan.microBatch, seed: UInt64(config.train.seed), dropLast: config.train.dropLast)
+        var sampler = trainingSampler
         var step = 0, stoppedEarly = false, earlyStopped = false
         if let resume = plan.resume {
-            (sampler.epoch, sampler.cursor) = try restore(from: URL(fileURLWithPath: resume.checkpoint))
+            (sampler.epoch, sampler.cursor) = try state.restore(from: URL(fileURLWithPath: resume.checkpoint))
             step = resume.step
+        } else if let initial = plan.initialWeights {
+            try state.initialize(from: initial)
         }
-        let loader = task.batches(cohort: cohort, patients: plan.split.train, sampler: sampler, rank: rank, workers: workers.size,
+        let loader = task.batches(cohort: cohort, samples: samples.train, sampler: sampler, rank: rank, workers: workers.size,
                                   steps: plan.steps - step)
         defer { loader.stop() }
         try world.startBarrier().wait()  // the common start of every rank's timeline (the coordinator's is non-blocking: they must match)
@@ -175,8 +174,8 @@ final class WorkerLoop<T: Trainable> {
             stoppedEarly = flags[0] > 0
             // Evaluated before saving, so that a checkpoint holds early stopping's state after this step.
             if !stoppedEarly, config.evaluation.everySteps > 0, step % config.evaluation.everySteps == 0, step < plan.steps {
-                let loss = try evaluate(step: step, split: "validation", patients: plan.split.validation)["loss"]
-                earlyStopped = loss.map { earlyStopping?.update(loss: $0, step: step) ?? false } ?? false
+                let loss = try evaluate(step: step, split: "validation", samples: samples.validation)["loss"]
+                earlyStopped = loss.map { state.earlyStopping?.update(loss: $0, step: step) ?? false } ?? false
             }
             let stopping = stoppedEarly || earlyStopped
             if stopping || flags[1] > 0 || (every.everySteps > 0 && step % every.everySteps == 0) || (every.atEnd && step == plan.steps) {
@@ -186,14 +185,14 @@ final class WorkerLoop<T: Trainable> {
             if stopping { break }
         }
         // The final figures, of the weights training ends with (early stopping's best, if it stopped).
-        let weightsOfStep = earlyStopped ? earlyStopping?.bestStep : nil
-        try evaluate(step: step, split: "validation", patients: plan.split.validation, final: true, weightsOfStep: weightsOfStep)
-        try evaluate(step: step, split: "test", patients: plan.split.test, final: true, weightsOfStep: weightsOfStep)
+        let weightsOfStep = earlyStopped ? state.earlyStopping?.bestStep : nil
+        try evaluate(step: step, split: "validation", samples: samples.validation, final: true, weightsOfStep: weightsOfStep)
+        try evaluate(step: step, split: "test", samples: samples.test, final: true, weightsOfStep: weightsOfStep)
         let figures = rank == 0 ? try finalEvaluation(step: step) : [:]
         let digest = SHA256.hash(data: UnsafeRawBufferPointer(arena.values.buffer(Float.self)))
         try send(FinalReport(worker: rank, steps: step, parameterCount: arena.count,
                              parameterSHA256: digest.map { String(format: "%02x", $0) }.joined(), stoppedEarly: stoppedEarly,
-                             evaluation: figures, earlyStopping: earlyStopped ? earlyStopping?.scalars : nil), .final)
+                             evaluation: figures, earlyStopping: earlyStopped ? state.earlyStopping?.scalars : nil), .final)
     }
 
     /// The task's whole-split figures on the test split (neighbours from the training split),
@@ -208,40 +207,20 @@ final class WorkerLoop<T: Trainable> {
                                         into: URL(fileURLWithPath: plan.runDirectory))
     }
 
-    /// A flat arena of the training state as this worker holds it: elements `held` of an arena
-    /// of `count` (all of it, except ZeRO-1's optimizer state: the worker's partition).
-    private struct StateArena {
-        let name: String
-        let values: Tensor
-        let held: Range<Int>
-        let count: Int
-    }
-
-    /// The training state a checkpoint holds: parameters, buffers (running statistics), the
-    /// optimizer's moments, early stopping's best weights.
-    private func stateArenas() -> [StateArena] {
-        let whole = ([("parameters", arena.values)] + (arena.buffers.count > 0 ? [("buffers", arena.buffers)] : [])
-            + (earlyStopping?.arenas ?? [])).map { StateArena(name: $0, values: $1, held: 0..<$1.count, count: $1.count) }
-        let moments = optimizer.state(like: arena.values.slice(rows: optimized)).map {
-            StateArena(name: $0.name, values: $0.values, held: optimized, count: arena.count)
-        }
-        return whole + moments
-    }
-
     /// Writes this worker's slice of every arena (its partition of the elements) and reports
     /// the shard, or why it could not be written, to the coordinator, which commits the
     /// checkpoint once every shard is in.
     private func saveCheckpoint(step: Int, epoch: Int, cursor: Int) throws {
         try send(Beat(worker: rank, step: step, phase: "checkpoint"), .beat)
         let begin = now()
-        let arenas = stateArenas()
+        let arenas = state.arenas()
         var shard: Manifest.ShardRecord?, failure: String?
         do {
             try checkpoints.prepare(step: step)
-            let slices = arenas.map { state in
-                let part = Communicator.partition(count: state.count, parts: workers.size)[rank]
-                let local = (part.lowerBound - state.held.lowerBound)..<(part.upperBound - state.held.lowerBound)
-                return ShardSlice(arena: state.name, start: part.lowerBound, values: UnsafeBufferPointer(rebasing: state.values.buffer(Float.self)[local]))
+            let slices = arenas.map { arena in
+                let part = Communicator.partition(count: arena.count, parts: workers.size)[rank]
+                let local = (part.lowerBound - arena.held.lowerBound)..<(part.upperBound - arena.held.lowerBound)
+                return ShardSlice(arena: arena.name, start: part.lowerBound, values: UnsafeBufferPointer(rebasing: arena.values.buffer(Float.self)[local]))
             }
             shard = try Shard.write(slices, worker: rank, in: checkpoints.directory(step: step), threads: BLASThreads.count)
         } catch {
@@ -251,40 +230,12 @@ final class WorkerLoop<T: Trainable> {
             + arena.bufferEntries.map { Manifest.TensorView(name: $0.name, arena: "buffers", offset: $0.offset, shape: $0.shape) }
         try send(ShardReport(worker: rank, step: step, epoch: epoch, cursor: cursor, shard: shard, error: failure,
                              arenas: arenas.map { Manifest.Arena(name: $0.name, count: $0.count) }, tensors: rank == 0 ? views : [],
-                             scalars: ["optimizer.step_count": Double(optimizer.stepCount)].merging(earlyStopping?.scalars ?? [:]) { $1 },
+                             scalars: state.scalars,
                              span: Span(name: "checkpoint", start: begin, duration: now() - begin)), .checkpoint)
     }
 
-    /// Loads every arena from `directory`: each worker decodes its own partition (only the
-    /// frames that overlap it, whatever the number of workers that saved it, with ZeRO-1 or
-    /// without), then the partitions of the arenas every worker holds whole are broadcast.
-    /// Returns the sampler's position.
-    private func restore(from directory: URL) throws -> (epoch: Int, cursor: Int) {
-        let reader = try CheckpointReader(directory: directory)
-        for state in stateArenas() {
-            guard let saved = reader.manifest.arenas.first(where: { $0.name == state.name }), saved.count == state.count else {
-                let found = reader.manifest.arenas.map { "\($0.name) (\($0.count))" }.joined(separator: ", ")
-                throw TrainingError.plan("checkpoint \(directory.path) does not fit this model: it has arenas \(found); this run needs '\(state.name)' of \(state.count) elements")
-            }
-            let buffer = state.values.buffer(Float.self)
-            if state.held != 0..<state.count {
-                try reader.read(arena: state.name, range: state.held, into: buffer)
-                continue
-            }
-            let parts = Communicator.partition(count: state.count, parts: workers.size)
-            try reader.read(arena: state.name, range: parts[rank], into: UnsafeMutableBufferPointer(rebasing: buffer[parts[rank]]))
-            for (worker, part) in parts.enumerated() where !part.isEmpty {
-                try workers.broadcast(UnsafeMutableBufferPointer(rebasing: buffer[part]), root: worker)
-            }
-        }
-        // The coordinator's resume check bounds the step count (CoordinatorProcess.resumePoint).
-        optimizer.stepCount = reader.manifest.scalars["optimizer.step_count"].flatMap { Int(exactly: $0) } ?? 0
-        earlyStopping?.restore(reader.manifest.scalars)
-        return (reader.manifest.epoch, reader.manifest.cursor)
-    }
-
     /// One training step; returns the sampler's position after it.
-    private func step(_ step: Int, _ loader: Prefetcher<PatientBatch>) throws -> (epoch: Int, cursor: Int) {
+    private func step(_ step: Int, _ loader: Prefetcher<T.Batch>) throws -> (epoch: Int, cursor: Int) {
         var spans = [Span]()
         let dataStart = now()
         guard let batch = try loader.next() else { throw TrainingError.plan("the loader ended before step \(step + 1)") }
@@ -292,24 +243,7 @@ final class WorkerLoop<T: Trainable> {
         spans.append(Span(name: "data-wait", start: dataStart, duration: computeStart - dataStart))
 
         exchange.beginStep()
-        var lossSum = 0.0, exchangeError: Error?
-        let storage = arena.gradients.storage
-        for (index, rows) in batch.microBatches.enumerated() {
-            let key = RandomKey(seed: UInt64(config.train.seed), stream: 0, step: UInt32(truncatingIfNeeded: step),
-                                sample: UInt32(truncatingIfNeeded: batch.positions[rows.lowerBound]))
-            let loss = task.loss(batch, rows: rows, key: key)
-            let value = loss.value.scalars[0]
-            guard value.isFinite else { throw TrainingError.nonFinite(step: step + 1, detail: "the loss (\(value)) of worker \(rank)") }
-            lossSum += value * Double(rows.count)
-            let last = index == batch.microBatches.count - 1
-            // Each micro-batch's mean loss, weighted so that the sum over all is the global mean.
-            (loss * (Double(rows.count) / Double(batch.batchSize))).backward(leafFinished: !last ? nil : { [exchange] gradient in
-                guard gradient.storage === storage, exchangeError == nil else { return }
-                do { try exchange.gradientFinal(gradient.offset..<(gradient.offset + gradient.count)) } catch { exchangeError = error }
-            })
-            if let exchangeError { throw exchangeError }
-            if !last { exchange.setAsideMicroBatch() }
-        }
+        let lossSum = try backward(batch, step: step)
         let exchangeStart = now()
         spans.append(Span(name: "compute", start: computeStart, duration: exchangeStart - computeStart))
         try send(Beat(worker: rank, step: step + 1, phase: "exchange"), .beat)
@@ -317,50 +251,171 @@ final class WorkerLoop<T: Trainable> {
         let optimizerStart = now()
         spans.append(Span(name: "exchange", start: exchangeStart, duration: optimizerStart - exchangeStart))
 
+        let coefficients = try modulateGradients(step: step + 1)
         let norm = clipGradientNorm(arena.gradients, maxNorm: config.optimizer.clipNorm > 0 ? config.optimizer.clipNorm : .infinity)
         guard norm.isFinite else { throw TrainingError.nonFinite(step: step + 1, detail: "the gradient norm (\(norm))") }
         let lr = schedule.learningRate(at: step)
-        optimizer.step(parameters: arena.values.slice(rows: optimized), gradients: arena.gradients.slice(rows: optimized), lr: lr)
+        state.update(step: step + 1, lr: lr)
         exchange.gradients.update(repeating: 0)
         let stateStart = now()
         spans.append(Span(name: "optimizer", start: optimizerStart, duration: stateStart - optimizerStart))
-        // ZeRO-1: every worker updated its own partition; gather the others'.
-        let gathers = optimized.count < arena.count
-        if gathers { try workers.allgather(inPlace: arena.values.buffer(Float.self), parts: partition) }
-        let averages = try averageBuffers()
+        let gathers = try state.gatherPartitions()
+        let averages = try state.averageBuffers()
         if gathers || averages { spans.append(Span(name: "exchange", start: stateStart, duration: now() - stateStart)) }
 
-        try send(StepReport(worker: rank, step: step, epoch: batch.epoch, lossSum: lossSum, samples: batch.patients.count,
-                            learningRate: lr, gradientNorm: norm, overlappedExchange: exchange.overlappedSeconds, spans: spans), .step)
-        return (batch.epoch, batch.cursor)
+        try send(StepReport(worker: rank, step: step, epoch: batch.share.epoch, lossSum: lossSum, samples: batch.count,
+                            learningRate: lr, gradientNorm: norm, overlappedExchange: exchange.overlappedSeconds, spans: spans,
+                            coefficients: coefficients), .step)
+        return (batch.share.epoch, batch.share.cursor)
     }
 
-    /// Running statistics (BatchNorm) follow each worker's own batches; averaging them after
-    /// every step keeps one set, the same on every worker, in evaluations and checkpoints.
-    /// Returns whether there was anything to average.
-    private func averageBuffers() throws -> Bool {
-        guard workers.size > 1, arena.buffers.count > 0 else { return false }
-        try workers.allreduce(arena.buffers.buffer(Float.self), op: .average)
-        return true
+    /// `GradientModulating`: adds the statistics of the micro-batch just computed to the step's,
+    /// in fixed point (integers add up the same in any order).
+    private func collectStatistics() {
+        guard let task = task as? any GradientModulating else { return }
+        let taken = task.takeStatistics()
+        if statistics.count != task.statisticNames.count { statistics = Array(repeating: 0, count: task.statisticNames.count) }
+        for (index, name) in task.statisticNames.enumerated() {
+            statistics[index] &+= Int64((taken[name] ?? 0) * Self.statisticScale)
+        }
     }
 
-    /// Means of the task's evaluation sums over `patients`, each worker taking its share
+    /// Fixed point of the statistics: 2³² per unit.
+    private static var statisticScale: Double { 4_294_967_296 }
+
+    /// `GradientModulating`: the step's statistics summed over the workers, and each group's
+    /// gradients scaled by its coefficient (the same on every worker). Returns the coefficients.
+    private func modulateGradients(step: Int) throws -> [String: Double]? {
+        guard let task = task as? any GradientModulating else { return nil }
+        var sums = statistics.count == task.statisticNames.count ? statistics : Array(repeating: 0, count: task.statisticNames.count)
+        statistics = []
+        try workers.allreduce(&sums, op: .sum)
+        let totals = Dictionary(uniqueKeysWithValues: zip(task.statisticNames, sums.map { Double($0) / Self.statisticScale }))
+        let coefficients = task.gradientCoefficients(totals, step: step)
+        let gradients = arena.gradients.buffer(Float.self)
+        for (group, coefficient) in coefficients {
+            for range in state.groups.named[group] ?? [] { for i in range { gradients[i] *= Float(coefficient) } }
+        }
+        return coefficients
+    }
+
+    /// A micro-batch's key: the step and its first sample's place in the global batch, the same
+    /// on any number of workers.
+    private func key(step: Int, _ share: BatchShare, _ rows: Range<Int>) -> RandomKey {
+        RandomKey(seed: UInt64(config.train.seed), stream: RandomStream.step, step: UInt32(truncatingIfNeeded: step),
+                  sample: UInt32(truncatingIfNeeded: share.positions[rows.lowerBound]))
+    }
+
+    /// Forward and backward of this worker's micro-batches into the gradient arena; returns the
+    /// sum of the per-sample loss.
+    private func backward(_ batch: T.Batch, step: Int) throws -> Double {
+        if let global = task as? any GlobalBatchTrainable { return try backwardGlobally(global, batch, step: step) }
+        let share = batch.share
+        var lossSum = 0.0
+        for (index, rows) in share.microBatches.enumerated() {
+            let loss = task.loss(batch, rows: rows, key: key(step: step, share, rows))
+            collectStatistics()
+            lossSum += try finite(loss, step: step) * Double(rows.count)
+            // Each micro-batch's mean loss, weighted so that the sum over all is the global mean.
+            try backward(loss * (Double(rows.count) / Double(share.batchSize)), last: index == share.microBatches.count - 1)
+        }
+        return lossSum
+    }
+
+    /// A loss over the global batch (`GlobalBatchTrainable`): every micro-batch's outputs, all
+    /// gathered; the loss and its gradient with respect to all outputs, alike on every worker;
+    /// then each micro-batch back-propagates its rows of that gradient.
+    private func backwardGlobally<G: GlobalBatchTrainable>(_ task: G, _ batch: T.Batch, step: Int) throws -> Double {
+        guard let batch = batch as? G.Batch else { throw TrainingError.plan("internal: \(T.name)'s batch is not its own") }
+        let share = batch.share, width = task.outputWidth
+        let shares = trainingSampler.shares(ofBatch: share.batchSize, workers: workers.size), mine = shares[rank]
+        let outputs = share.microBatches.map { rows in
+            defer { collectStatistics() }
+            return task.outputs(batch, rows: rows, key: key(step: step, share, rows))
+        }
+        let all = try gatherGlobally(task, batch, outputs: outputs.map(\.value), shares: shares)
+        let variable = Variable(all.outputs, gradient: Tensor(zeros: all.outputs.shape))
+        let loss = task.globalLoss(outputs: variable, inputs: all.inputs)
+        let value = try finite(loss, step: step)
+        loss.backward()
+        let gradient = variable.grad?.floats ?? []
+        for (index, (rows, output)) in zip(share.microBatches, outputs).enumerated() {
+            let seed = Array(gradient[((mine.lowerBound + rows.lowerBound) * width)..<((mine.lowerBound + rows.upperBound) * width)])
+            try backward(output, seed: Tensor(shape: [rows.count, width], values: seed), last: index == share.microBatches.count - 1)
+        }
+        return value * Double(batch.count)
+    }
+
+    /// The outputs [batch × width] and loss inputs of a whole global batch, in its order, from
+    /// every worker's share (`shares`, in rank order) of it.
+    private func gatherGlobally<G: GlobalBatchTrainable>(_ task: G, _ batch: G.Batch, outputs: [Tensor], shares: [Range<Int>]) throws
+        -> (outputs: Tensor, inputs: [Float]) {
+        let size = batch.share.batchSize, mine = shares[rank]
+        var values = [Float](repeating: 0, count: size * task.outputWidth), inputs = [Float](repeating: 0, count: size * task.lossInputWidth)
+        for (rows, output) in zip(batch.share.microBatches, outputs) {
+            let at = mine.lowerBound + rows.lowerBound
+            values.replaceSubrange((at * task.outputWidth)..<((at + rows.count) * task.outputWidth), with: output.floats)
+            inputs.replaceSubrange((at * task.lossInputWidth)..<((at + rows.count) * task.lossInputWidth), with: task.lossInputs(batch, rows: rows))
+        }
+        func gather(_ array: inout [Float], width: Int) throws {
+            let parts = shares.map { ($0.lowerBound * width)..<($0.upperBound * width) }
+            try array.withUnsafeMutableBufferPointer { try workers.allgather(inPlace: $0, parts: parts) }
+        }
+        try gather(&values, width: task.outputWidth)
+        try gather(&inputs, width: task.lossInputWidth)
+        return (Tensor(shape: [size, task.outputWidth], values: values), inputs)
+    }
+
+    /// The global-batch loss of a whole evaluation chunk (the same on every worker).
+    private func globalLoss<G: GlobalBatchTrainable>(_ task: G, _ batch: T.Batch, shares: [Range<Int>]) throws -> Double {
+        guard let batch = batch as? G.Batch else { throw TrainingError.plan("internal: \(T.name)'s batch is not its own") }
+        let key = RandomKey(seed: 0, stream: RandomStream.step)
+        let all = try gatherGlobally(task, batch, outputs: batch.share.microBatches.map { task.outputs(batch, rows: $0, key: key).value }, shares: shares)
+        return task.globalLoss(outputs: Variable(all.outputs), inputs: all.inputs).value.scalars[0]
+    }
+
+    private func finite(_ loss: Variable, step: Int) throws -> Double {
+        let value = loss.value.scalars[0]
+        guard value.isFinite else { throw TrainingError.nonFinite(step: step + 1, detail: "the loss (\(value)) of worker \(rank)") }
+        return value
+    }
+
+    /// Back-propagates `root` (from `seed`, or 1 for a scalar) into the gradient arena. The last
+    /// micro-batch of a step hands each gradient to the exchange as soon as backward finishes
+    /// it; the others are set aside (the exchange keeps micro-batches apart).
+    private func backward(_ root: Variable, seed: Tensor? = nil, last: Bool) throws {
+        var exchangeError: Error?
+        let storage = arena.gradients.storage
+        root.backward(seed: seed, leafFinished: !last ? nil : { [exchange] gradient in
+            guard gradient.storage === storage, exchangeError == nil else { return }
+            do { try exchange.gradientFinal(gradient.offset..<(gradient.offset + gradient.count)) } catch { exchangeError = error }
+        })
+        if let exchangeError { throw exchangeError }
+        if !last { exchange.setAsideMicroBatch() }
+    }
+
+    /// Means of the task's evaluation sums over `samples`, each worker taking its share
     /// (the same figures on every worker); worker 0 reports them, marked `final` for the
     /// figures of the weights training ends with.
     @discardableResult
-    private func evaluate(step: Int, split: String, patients: [Int], final: Bool = false, weightsOfStep: Int? = nil) throws -> [String: Double] {
-        guard !patients.isEmpty else { return [:] }
+    private func evaluate(step: Int, split: String, samples: [Int], final: Bool = false, weightsOfStep: Int? = nil) throws -> [String: Double] {
+        guard !samples.isEmpty else { return [:] }
         try send(Beat(worker: rank, step: step, phase: "evaluate \(split)"), .beat)
         task.setTraining(false)
         defer { task.setTraining(true) }
         let chunk = 256
-        let sampler = EpochSampler(samples: patients.count, globalBatch: chunk, microBatch: (chunk + workers.size - 1) / workers.size,
+        let sampler = EpochSampler(samples: samples.count, globalBatch: chunk, microBatch: (chunk + workers.size - 1) / workers.size,
                                    seed: 0, dropLast: false)
-        let loader = task.batches(cohort: cohort, patients: patients, sampler: sampler, rank: rank, workers: workers.size,
+        let loader = task.batches(cohort: cohort, samples: samples, sampler: sampler, rank: rank, workers: workers.size,
                                   steps: sampler.batchesPerEpoch)
         var sums = [String: Double]()
+        let global = task as? any GlobalBatchTrainable
         while let batch = try loader.next() {
-            guard !batch.patients.isEmpty else { continue }
+            if let global {  // every worker joins the gather, with rows or without
+                let loss = try GradMode.withoutGradients { try globalLoss(global, batch, shares: sampler.shares(ofBatch: batch.share.batchSize, workers: workers.size)) }
+                sums["loss", default: 0] += loss * Double(batch.count)
+            }
+            guard batch.count > 0 else { continue }
             let part = GradMode.withoutGradients { task.evaluate(batch) }
             sums.merge(part, uniquingKeysWith: +)
         }

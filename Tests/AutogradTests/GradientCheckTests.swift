@@ -57,6 +57,61 @@ final class GradientCheckTests: XCTestCase {
         checkGradients([a]) { $0[0].logSoftmax() }
     }
 
+    /// −∞ entries (masked keys) get no weight; a row of nothing but −∞ has no mass: 0, not NaN.
+    func testSoftmaxOfMaskedRows() {
+        let off = -Double.infinity
+        let mask = Tensor(shape: [3, 3], values: [0, off, 0, off, off, off, 0, 0, 0], dtype: .float64)
+        let logits = Tensor(shape: [3, 3], values: [1, 5, 2, 3, 4, 5, 0, 0, 0], dtype: .float64)
+        let y = Tensor.binary(logits, mask, .add).softmax(), e = exp(1.0)
+        assertClose(y, Tensor(shape: [3, 3], values: [1 / (1 + e), 0, e / (1 + e), 0, 0, 0, 1.0 / 3, 1.0 / 3, 1.0 / 3], dtype: .float64),
+                    absolute: 1e-15, "softmax of masked rows")
+        let dx = Tensor.softmaxBackward(output: y, gradient: randomTensor([3, 3], seed: 30)).scalars
+        XCTAssertEqual(dx[1], 0, "a masked entry passes no gradient")
+        XCTAssertEqual(Array(dx[3..<6]), [0, 0, 0], "a fully masked row passes no gradient")
+        checkGradients([logits]) { ($0[0] + Variable(mask)).softmax() }
+    }
+
+    func testSegmentOps() {
+        let offsets = [0, 3, 3, 4, 7]  // an empty and a one-row segment
+        checkGradients([randomTensor([7], seed: 31, scale: 2)]) { $0[0].segmentSoftmax(offsets: offsets) }
+        checkGradients([randomTensor([7, 2], seed: 32, scale: 2)]) { $0[0].segmentSoftmax(offsets: offsets) }
+        checkGradients([randomTensor([7], seed: 33), randomTensor([7, 5], seed: 34)]) {
+            segmentWeightedSum(weights: $0[0], values: $0[1], offsets: offsets)
+        }
+        checkGradients([randomTensor([7, 3], seed: 35), randomTensor([7, 5], seed: 36)]) {
+            segmentWeightedSum(weights: $0[0], values: $0[1], offsets: offsets)
+        }
+        // Taken twice: the second backward adds into gradients that already hold the first's.
+        checkGradients([randomTensor([7, 2], seed: 35), randomTensor([7, 5], seed: 36)]) { x in
+            let pooled = { segmentWeightedSum(weights: x[0], values: x[1], offsets: offsets) }
+            return pooled() * pooled()
+        }
+        // Attention-MIL pooling: scores → softmax per bag and head → weighted sum of the tiles.
+        checkGradients([randomTensor([7, 2], seed: 37), randomTensor([7, 5], seed: 38)]) {
+            segmentWeightedSum(weights: $0[0].segmentSoftmax(offsets: offsets), values: $0[1], offsets: offsets)
+        }
+    }
+
+    /// Against per-segment references: each segment's softmax is the row softmax of its rows
+    /// transposed, and its weighted sum the product wᵀ·v of its rows; scores of ±1000 stay finite.
+    func testSegmentOpsMatchPerSegmentReferences() {
+        let offsets = [0, 4, 4, 5, 9]
+        let scores = randomTensor([9, 2], seed: 39, scale: 1000), values = randomTensor([9, 3], seed: 40)
+        let weights = scores.segmentSoftmax(offsets: offsets)
+        let pooled = Tensor.segmentWeightedSum(weights: weights, values: values, offsets: offsets)
+        XCTAssertEqual(pooled.shape, [4, 2, 3])
+        for b in 0..<4 {
+            let rows = offsets[b]..<offsets[b + 1]
+            assertClose(weights.slice(axis: 0, rows).permuted([1, 0]), scores.slice(axis: 0, rows).permuted([1, 0]).softmax(),
+                        absolute: 1e-15, "segment \(b) softmax")
+            let reference = rows.isEmpty ? Tensor(zeros: [2, 3], dtype: .float64)
+                : Tensor.matmul(weights.slice(axis: 0, rows), values.slice(axis: 0, rows), transposeA: true)
+            assertClose(pooled.slice(axis: 0, b..<(b + 1)).reshaped([2, 3]), reference, absolute: 1e-12, "segment \(b) weighted sum")
+        }
+        assertClose(weights.sum(to: [1, 2]), Tensor(shape: [1, 2], values: [3.0, 3], dtype: .float64), absolute: 1e-12,
+                    "each of the 3 non-empty segments sums to 1 per head")
+    }
+
     func testSpatialOps() {
         let image = randomTensor([2, 4, 6, 6], seed: 13)
         for geometry in [
@@ -87,6 +142,48 @@ final class GradientCheckTests: XCTestCase {
         checkGradients([image]) { $0[0].averagePool(kernel: 2, stride: 2) }
         checkGradients([image]) { $0[0].maxPool(kernel: 2, stride: 2) }
         checkGradients([image]) { $0[0].upsampleNearest(2) }
+        checkGradients([image]) { $0[0].upsampleBilinear(2) }
+        checkGradients([randomTensor([1, 2, 3, 5], seed: 23)]) { $0[0].upsampleBilinear(3) }
+    }
+
+    /// Fused BatchNorm in training, over [B, C, H, W] and over [B, F] (runs of one element), with
+    /// channel means far from 0 and a non-trivial affine so that γ enters dx.
+    func testBatchNorm() {
+        for shape in [[3, 4, 2, 3], [6, 3]] {
+            let x = randomTensor(shape, seed: 24, scale: 2).map(.affine(scale: 1, shift: 5))
+            checkGradients([x, randomTensor([shape[1]], seed: 25), randomTensor([shape[1]], seed: 26)]) {
+                $0[0].batchNorm(weight: $0[1], bias: $0[2], epsilon: 1e-5).output
+            }
+        }
+    }
+
+    /// The fused kernel (float32 split across threads, and Double) against the composition it
+    /// replaced, in Double: permute to [C, B, H, W], standardise rows, affine, permute back.
+    func testBatchNormMatchesComposedReference() {
+        let shape = [8, 8, 32, 32], swap = [1, 0, 2, 3], perChannel = [8, 1, 1]
+        let tensors = [randomTensor(shape, seed: 27, scale: 3).map(.affine(scale: 1, shift: -4)),
+                       randomTensor([8], seed: 28), randomTensor([8], seed: 29)]
+        let upstream = randomTensor(shape, seed: 30)
+        // y, mean, variance, dx, dγ, dβ.
+        func run(_ dtype: DType, fused: Bool) -> [Tensor] {
+            let (x, gamma, beta) = (leaf(tensors[0], dtype), leaf(tensors[1], dtype), leaf(tensors[2], dtype))
+            let (y, mean, variance): (Variable, Tensor, Tensor)
+            if fused {
+                (y, mean, variance) = x.batchNorm(weight: gamma, bias: beta, epsilon: 1e-5)
+            } else {
+                let (rows, m, v) = x.permuted(swap).standardizedRows(8 * 32 * 32, epsilon: 1e-5)
+                (y, mean, variance) = (rows.permuted(swap) * gamma.reshaped(perChannel) + beta.reshaped(perChannel), m, v)
+            }
+            y.backward(seed: upstream.converted(to: dtype))
+            return [y.value, mean, variance, x.grad!, gamma.grad!, beta.grad!].map { $0.converted(to: .float64) }
+        }
+        func leaf(_ t: Tensor, _ dtype: DType) -> Variable { Variable(t.converted(to: dtype), gradient: Tensor(zeros: t.shape, dtype: dtype)) }
+        let reference = run(.float64, fused: false)
+        for (dtype, tolerance) in [(DType.float32, 1e-4), (.float64, 1e-10)] {
+            for (name, (actual, expected)) in zip(["y", "mean", "variance", "dx", "dγ", "dβ"], zip(run(dtype, fused: true), reference)) {
+                assertClose(actual, expected, absolute: tolerance, relative: tolerance, "\(dtype) \(name)")
+            }
+        }
     }
 
     func testStandardizedRows() {

@@ -107,7 +107,7 @@ final class BadInputCorpusTests: XCTestCase {
     /// One config key: its kind (for the wrong-type values) and the values out of its range.
     struct Key: Sendable {
         enum Kind: Sendable {
-            case int, number, string, bool, intList
+            case int, number, string, bool, intList, mappingList
             var wrongTypes: [String] {
                 switch self {
                 case .int: ["abc", "1.5", "[1]", ".inf"]
@@ -115,6 +115,7 @@ final class BadInputCorpusTests: XCTestCase {
                 case .string: ["[1, 2]", "{a: 1}"]
                 case .bool: ["maybe", "2", "[true]"]
                 case .intList: ["abc", "[a]", "{a: 1}", "16"]
+                case .mappingList: ["abc", "[a]", "{a: 1}", "16"]
                 }
             }
         }
@@ -126,12 +127,14 @@ final class BadInputCorpusTests: XCTestCase {
     }
 
     /// Every key of the effective config: a new key fails the coverage check until it joins.
-    /// `cohort` and `run_dir` paths are added by the fixture (they need real files).
+    /// `cohort`, `run_dir` and `train.init_from` paths are added by the fixture (they need real files).
     static let configKeys: [Key] = {
         var keys: [Key] = [
             Key(name: "task", kind: .string, bad: ["no-such-task", "", "''"]),
             Key(name: "cohort", kind: .string, bad: ["", "''"]),
             Key(name: "run_dir", kind: .string, bad: []),
+            Key(name: "train.init_from", kind: .string, bad: []),
+            Key(name: "companions.rna_encoder", kind: .string, bad: []),
             Key(name: "threads_per_rank", kind: .int, bad: ["0", "-1", "1025", "99999999999999999"]),
             Key(name: "optimizer.name", kind: .string, bad: ["no-such-optimizer", "''"]),
             Key(name: "optimizer.lr", kind: .number, bad: ["0", "-1", ".inf", ".nan"]),
@@ -151,6 +154,11 @@ final class BadInputCorpusTests: XCTestCase {
             Key(name: "train.split.train", kind: .number, bad: ["0", "-0.1", "1.5", "0.9", ".nan", ".inf"]),
             Key(name: "train.split.validation", kind: .number, bad: ["-0.1", "1", ".nan", ".inf"]),
             Key(name: "train.drop_last", kind: .bool, bad: []),
+            Key(name: "train.ema.decay", kind: .number, bad: ["-0.1", "1", "1.5", ".nan", ".inf"]),
+            Key(name: "train.ema.start_step", kind: .int, bad: ["-1", "99999999999999999999"]),
+            Key(name: "optimizer.groups", kind: .mappingList, bad: ["[{match: []}]", "[{match: ['']}]", "[{match: ['*'], lr_scale: -1}]",
+                                                                     "[{match: ['*'], lr_scale: .nan}]", "[{match: ['*'], lr_scal: 1}]",
+                                                                     "[{match: ['no-such-parameter*']}]"]),
             Key(name: "evaluation.every_steps", kind: .int, bad: ["-1"]),
             Key(name: "evaluation.patience", kind: .int, bad: ["-1"]),
             Key(name: "evaluation.min_delta", kind: .number, bad: ["-1", ".nan", ".inf"]),
@@ -175,16 +183,35 @@ final class BadInputCorpusTests: XCTestCase {
             Key(name: "model.dropout", task: "rna-vae", kind: .number, bad: dropout),
             Key(name: "model.beta", task: "rna-vae", kind: .number, bad: ["-1", ".nan", ".inf"]),
             Key(name: "model.leaky_slope", task: "rna-vae", kind: .number, bad: ["-1", ".nan", ".inf"]),
+            Key(name: "model.hidden", task: "survival-cox", kind: .intList, bad: hidden),
+            Key(name: "model.dropout", task: "survival-cox", kind: .number, bad: dropout),
+            Key(name: "model.depth", task: "tile-classifier", kind: .int, bad: ["0", "-1", "5", "99999999999"]),
+            Key(name: "model.width", task: "tile-classifier", kind: .int, bad: ["0", "-1", "99999999999"]),
+            Key(name: "model.dropout", task: "tile-classifier", kind: .number, bad: dropout),
+            Key(name: "model.depth", task: "multimodal-cancer-type", kind: .int, bad: ["0", "-1", "5", "99999999999"]),
+            Key(name: "model.width", task: "multimodal-cancer-type", kind: .int, bad: ["0", "-1", "99999999999"]),
+            Key(name: "model.attention", task: "multimodal-cancer-type", kind: .int, bad: ["0", "-1", "99999999999"]),
+            Key(name: "model.hidden", task: "multimodal-cancer-type", kind: .intList, bad: hidden),
+            Key(name: "model.features", task: "multimodal-cancer-type", kind: .int, bad: ["0", "-1", "99999999999"]),
+            Key(name: "model.dropout", task: "multimodal-cancer-type", kind: .number, bad: dropout),
+            Key(name: "model.max_tiles", task: "multimodal-cancer-type", kind: .int, bad: ["0", "-1", "4097"]),
+            Key(name: "model.modulation.alpha", task: "multimodal-cancer-type", kind: .number, bad: ["-1", "11", ".nan", ".inf"]),
+            Key(name: "model.modulation.start_step", task: "multimodal-cancer-type", kind: .int, bad: ["-1"]),
+            Key(name: "model.modulation.end_step", task: "multimodal-cancer-type", kind: .int, bad: ["-1"]),
         ]
         return keys
     }()
 
-    /// The ways a message may name `key`: "a.b.c", or "a.b: … c" (the section, then the leaf).
+    /// The ways a message may name `key`: "a.b.c", "a.b: … c" (the section, then the leaf), or
+    /// "a: b.c" (the top section, then the rest).
     static func keyNames(_ key: String) -> [String] {
         var names = [key]
         if let dot = key.lastIndex(of: ".") {
             names.append("\(key[..<dot]): \(key[key.index(after: dot)...])")
             names.append("\(key[..<dot])…\(key[key.index(after: dot)...])")  // section, then the leaf later on
+        }
+        if let first = key.firstIndex(of: "."), first != key.lastIndex(of: ".") {
+            names.append("\(key[..<first]): \(key[key.index(after: first)...])")  // the top section, then the rest (model: modulation.alpha)
         }
         return names
     }
@@ -483,7 +510,11 @@ private final class Fixture: @unchecked Sendable {
     private var counter = 0
     private let lock = NSLock()
 
-    static let taskModels = ["cancer-type": "{hidden: [16], dropout: 0.1}", "rna-vae": "{hidden: [16], latent: 4}"]
+    static let taskModels = ["cancer-type": "{hidden: [16], dropout: 0.1}", "rna-vae": "{hidden: [16], latent: 4}",
+                             "survival-cox": "{hidden: [16], dropout: 0.1}", "tile-classifier": "{depth: 2, width: 4}",
+                             "multimodal-cancer-type": "{depth: 2, width: 4, attention: 4, hidden: [8], features: 4, max_tiles: 2}"]
+    /// Tasks whose corpus config trains on the tiled cohort (the other has no tiles).
+    static let tiledTasks: Set = ["tile-classifier", "multimodal-cancer-type"]
 
     init() throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("transcriptile-bad-input-\(getpid())")
@@ -512,9 +543,9 @@ private final class Fixture: @unchecked Sendable {
             let config = root.appendingPathComponent("\(task).yaml").path
             try """
                 task: \(task)
-                cohort: \(cohort)
+                cohort: \(Self.tiledTasks.contains(task) ? tiledCohort : cohort)
                 model: \(model)
-                train: {steps: 2, global_batch: 8}
+                train: {steps: 2, global_batch: \(Self.tiledTasks.contains(task) ? 4 : 8)}
                 liveness: {timeout_s: 10}
                 progress: {every_s: 1}
                 """.write(toFile: config, atomically: true, encoding: .utf8)
@@ -627,6 +658,18 @@ private final class Fixture: @unchecked Sendable {
             trainCase("cohort=<missing>", covers: ["cohort"], task: "rna-vae", sets: ["cohort=\(missing)"], names: named(missing)),
             trainCase("cohort=<a file>", covers: ["cohort"], task: "rna-vae", sets: ["cohort=\(aFile)"], names: named(aFile)),
             trainCase("cohort=<an empty directory>", covers: ["cohort"], task: "rna-vae", sets: ["cohort=\(aDirectory)"], names: named(aDirectory)),
+            trainCase("train.init_from=<missing>", covers: ["train.init_from"], task: "cancer-type", sets: ["train.init_from=\(missing)"],
+                      names: named(missing)),
+            trainCase("train.init_from=<a file>", covers: ["train.init_from"], task: "cancer-type", sets: ["train.init_from=\(aFile)"],
+                      names: named(aFile)),
+            trainCase("train.init_from=<an empty directory>", covers: ["train.init_from"], task: "cancer-type", sets: ["train.init_from=\(aDirectory)"],
+                      names: named(aDirectory)),
+            trainCase("train.init_from=<a tile-classifier run>", covers: ["train.init_from"], task: "cancer-type",
+                      sets: ["train.init_from=\(runs["tile-classifier"] ?? missing)"], names: [BadInputCorpusTests.keyNames("train.init_from")]),
+            trainCase("companions.rna_encoder=<missing>", covers: ["companions.rna_encoder"], task: "survival-cox",
+                      sets: ["companions.rna_encoder=\(missing)"], names: named(missing)),
+            trainCase("companions.rna_encoder=<a cancer-type run>", covers: ["companions.rna_encoder"], task: "survival-cox",
+                      sets: ["companions.rna_encoder=\(runs["cancer-type"] ?? missing)"], names: [BadInputCorpusTests.keyNames("companions.rna_encoder")]),
             trainCase("run_dir=<a file>", covers: ["run_dir"], task: "rna-vae", sets: ["run_dir=\(aFile)"], names: named(aFile),
                       runDirectory: false, unchanged: [aFile]),
             trainCase("run_dir=<a directory holding a user's summary.json>", covers: ["run_dir"], task: "rna-vae",
@@ -894,6 +937,11 @@ private final class Fixture: @unchecked Sendable {
         cases.append(cli("encode", "--out", ["--checkpoint", run, "--out", aDirectory], names: named(aDirectory)))
         cases.append(cli("encode", "--out", ["--checkpoint", run, "--out", missing + "/latents.h5"], names: named(missing)))
         cases.append(cli("encode", nil, ["--checkpoint", run], names: [["--out"]]))
+        for (command, out) in [("evaluate", fresh("evaluation")), ("encode", fresh("latents") + ".h5")] {
+            cases += ["bogus", "", "EMA"].map { cli(command, "--weights", ["--checkpoint", run, "--out", out, "--weights", $0], names: [["--weights"]]) }
+            // The fixture's run kept no moving average.
+            cases.append(cli(command, "--weights", ["--checkpoint", run, "--out", out, "--weights", "ema"], names: [["--weights ema"]]))
+        }
 
         cases += trainCommandCases()
         return cases

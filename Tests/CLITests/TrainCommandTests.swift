@@ -260,8 +260,13 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertGreaterThan(seconds, 9.5, result.output)
         XCTAssertLessThan(seconds, 20, result.output)
         XCTAssertNotEqual(session, 0)
-        XCTAssertEqual(Proc.all().filter { $0.session == session && $0.state != "Z" }.map(\.arguments), [],
-                       "every process of the job's session is gone")
+        // SIGKILL is delivered at once, but a process takes a moment to finish exiting.
+        var left = Proc.all().filter { $0.session == session && $0.state != "Z" }
+        for _ in 0..<20 where !left.isEmpty {
+            usleep(100_000)
+            left = Proc.all().filter { $0.session == session && $0.state != "Z" }
+        }
+        XCTAssertEqual(left.map(\.arguments), [], "every process of the job's session is gone")
     }
 
     // MARK: - Scripts

@@ -79,8 +79,8 @@ final class LoaderTests: XCTestCase {
             while let batch = try loader.next() {
                 XCTAssertEqual(batch.expression.count, batch.patients.count * 24)
                 XCTAssertEqual(batch.survivalDays.count, batch.patients.count)
-                XCTAssertEqual(batch.microBatches, [0..<5])
-                XCTAssertEqual(batch.positions, Array((rank * 5)..<(rank * 5 + 5)))
+                XCTAssertEqual(batch.share.microBatches, [0..<5])
+                XCTAssertEqual(batch.share.positions, Array((rank * 5)..<(rank * 5 + 5)))
                 patients += batch.patients
             }
             seen.append(patients)
@@ -96,11 +96,77 @@ final class LoaderTests: XCTestCase {
         let first = try XCTUnwrap(try tiles.next())
         XCTAssertEqual(first.pixels.count, 2 * 16 * 16 * 3)
         XCTAssertEqual(first.patients, first.tiles.map { $0 / 2 })
+        let types = try CohortReader(directory: directory).cancerTypes()
+        XCTAssertEqual(first.cancerTypes, first.patients.map { types[$0] })
         XCTAssertNotNil(try tiles.next())
         XCTAssertNil(try tiles.next())
 
         let missing = CohortLoader.patients(directory: directory.appendingPathComponent("nope"), subset: [0], sampler: EpochSampler(samples: 1, globalBatch: 1, seed: 0),
                                             normalizer: nil, rank: 0, workers: 1, steps: 1)
         XCTAssertThrowsError(try missing.next()) { XCTAssertTrue("\($0)".contains("cohort.json: missing"), "\($0)") }
+    }
+
+    /// Every unit of a split belongs to the split's patients: tiles and spots never cross.
+    func testSamplesOfEveryUnitStayWithTheirPatientsSplit() throws {
+        let spatial = FileManager.default.temporaryDirectory.appendingPathComponent("loader-spots-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: spatial) }
+        _ = try TissueSimulator(patients: 20, cancerTypes: 2, genes: 12, tilesPerPatient: 3, tileSize: 8, spots: true, seed: 4).write(to: spatial, patientsPerShard: 7)
+        let reader = try CohortReader(directory: spatial)
+        let split = DataSplit(cancerTypes: try reader.cancerTypes(), fractions: (0.6, 0.2), seed: 1)
+        let owners = try reader.tilePatients(), spotTiles = try reader.spotTiles()
+        XCTAssertEqual(spotTiles.count, reader.spots)
+        var tilesSeen = Set<Int>(), spotsSeen = Set<Int>()
+        for part in [split.train, split.validation, split.test] {
+            XCTAssertEqual(try reader.samples(.patient, of: part), part.sorted())
+            XCTAssertEqual(try reader.samples(.bag, of: part), part.sorted(), "every simulated patient has tiles")
+            let tiles = try reader.samples(.tile, of: part), spots = try reader.samples(.spot, of: part)
+            XCTAssertEqual(tiles.count, 3 * part.count)
+            XCTAssertTrue(tiles.allSatisfy { part.contains(owners[$0]) })
+            XCTAssertTrue(spots.allSatisfy { part.contains(owners[spotTiles[$0]]) })
+            XCTAssertTrue(tilesSeen.isDisjoint(with: tiles) && spotsSeen.isDisjoint(with: spots))
+            tilesSeen.formUnion(tiles)
+            spotsSeen.formUnion(spots)
+        }
+        XCTAssertEqual(tilesSeen.count, reader.tiles)
+        XCTAssertEqual(spotsSeen.count, reader.spots)
+
+        let spots = try reader.samples(.spot, of: split.train)
+        let loader = CohortLoader.spots(directory: spatial, subset: spots, sampler: EpochSampler(samples: spots.count, globalBatch: 4, microBatch: 2, seed: 1),
+                                        rank: 0, workers: 2, steps: 1)
+        let batch = try XCTUnwrap(try loader.next())
+        XCTAssertEqual(batch.count, 2)
+        XCTAssertEqual(batch.expression, try reader.spotExpression(batch.spots))
+        XCTAssertEqual(batch.expression.count, 2 * 12)
+        XCTAssertEqual(batch.tiles, batch.spots.map { spotTiles[$0] })
+        XCTAssertEqual(batch.pixels, try batch.tiles.flatMap { try reader.tile($0) })
+    }
+
+    /// Bags: a patient's tiles up to the cap; beyond it the same draw on every worker count and
+    /// resume (keyed by seed, epoch, patient), another in another epoch; packed with offsets.
+    func testBagsAreCappedDeterministicallyAndPackedWithOffsets() throws {
+        let reader = try CohortReader(directory: directory)
+        let byPatient = Dictionary(grouping: try reader.tilePatients().enumerated(), by: \.element).mapValues { $0.map(\.offset) }
+        let sampling = BagSampling(cap: 3, seed: 7)
+        let many = Array(100..<110)
+        let picked = sampling.tiles(many, patient: 4, epoch: 0)
+        XCTAssertEqual(picked.count, 3)
+        XCTAssertEqual(picked, picked.sorted())
+        XCTAssertEqual(sampling.tiles(many, patient: 4, epoch: 0), picked, "the same key, the same tiles")
+        XCTAssertNotEqual((1...5).map { sampling.tiles(many, patient: 4, epoch: $0) }, Array(repeating: picked, count: 5), "other epochs draw others")
+        XCTAssertEqual(sampling.tiles([1, 2], patient: 4, epoch: 0), [1, 2], "under the cap: all")
+
+        let patients = Array(0..<12)
+        let sampler = EpochSampler(samples: patients.count, globalBatch: 6, microBatch: 3, seed: 2)
+        let bags = CohortLoader.bags(directory: directory, subset: patients, sampler: sampler, bags: BagSampling(cap: 1, seed: 7), normalizer: nil,
+                                     rank: 1, workers: 2, steps: 1)
+        let batch = try XCTUnwrap(try bags.next())
+        XCTAssertEqual(batch.count, 3)
+        XCTAssertEqual(batch.offsets, [0, 1, 2, 3], "a cap of 1 of each patient's 2 tiles")
+        for (row, patient) in batch.patients.enumerated() {
+            let tiles = Array(batch.tiles[batch.tileRange(row..<(row + 1))])
+            XCTAssertEqual(tiles, BagSampling(cap: 1, seed: 7).tiles(byPatient[patient] ?? [], patient: patient, epoch: batch.share.epoch))
+        }
+        XCTAssertEqual(batch.pixels, try batch.tiles.flatMap { try reader.tile($0) })
+        XCTAssertEqual(batch.expression.count, 3 * 24)
     }
 }

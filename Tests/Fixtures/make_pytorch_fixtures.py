@@ -55,6 +55,29 @@ def case(name, module, prefix, inputs, forward, extra=None):
     save(name, inputs, params, y, rnd(*y.shape), extra(module) if extra else None)
 
 
+class Attention(nn.Module):
+    """The same math as NN.MultiHeadAttention, from separate projections. A query whose keys are
+    all masked gets zero from scaled_dot_product_attention, as in Transcriptile."""
+    def __init__(self, dim, heads, context_dim=None):
+        super().__init__()
+        self.heads = heads
+        self.query = nn.Linear(dim, dim, bias=False)
+        self.key = nn.Linear(context_dim or dim, dim, bias=False)
+        self.value = nn.Linear(context_dim or dim, dim, bias=False)
+        self.output = nn.Linear(dim, dim)
+
+    def forward(self, x, context=None, key_mask=None):
+        c = x if context is None else context
+        b, n, d = x.shape
+        h = self.heads
+        q = self.query(x).view(b, n, h, d // h).transpose(1, 2)
+        k = self.key(c).view(b, c.shape[1], h, d // h).transpose(1, 2)
+        v = self.value(c).view(b, c.shape[1], h, d // h).transpose(1, 2)
+        mask = None if key_mask is None else key_mask[:, None, None, :]  # [B, 1, 1, S], True = attend
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.output(o.transpose(1, 2).reshape(b, n, d))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     case("linear", nn.Linear(5, 3), "fc", {"x": rnd(4, 5)}, lambda m, x: m(x))
@@ -83,25 +106,6 @@ def main():
     case("batchnorm1d", bn, "norm", {"x": rnd(8, 5, scale=2) + 1}, lambda m, x: m(x), bn_extra)
     case("embedding", nn.Embedding(10, 4), "emb", {"indices": torch.tensor([3, 1, 3, 7])}, lambda m, indices: m(indices))
 
-    class Attention(nn.Module):
-        """The same math as NN.MultiHeadAttention, from separate projections."""
-        def __init__(self, dim, heads, context_dim=None):
-            super().__init__()
-            self.heads = heads
-            self.query = nn.Linear(dim, dim, bias=False)
-            self.key = nn.Linear(context_dim or dim, dim, bias=False)
-            self.value = nn.Linear(context_dim or dim, dim, bias=False)
-            self.output = nn.Linear(dim, dim)
-
-        def forward(self, x, context=None):
-            c = x if context is None else context
-            b, n, d = x.shape
-            h = self.heads
-            q = self.query(x).view(b, n, h, d // h).transpose(1, 2)
-            k = self.key(c).view(b, c.shape[1], h, d // h).transpose(1, 2)
-            v = self.value(c).view(b, c.shape[1], h, d // h).transpose(1, 2)
-            o = F.scaled_dot_product_attention(q, k, v)
-            return self.output(o.transpose(1, 2).reshape(b, n, d))
     case("self_attention", Attention(8, 2), "attn", {"x": rnd(2, 5, 8)}, lambda m, x: m(x))
     case("cross_attention", Attention(8, 2, 6), "attn", {"x": rnd(2, 5, 8), "context": rnd(2, 3, 6)},
          lambda m, x, context: m(x, context))
@@ -171,6 +175,7 @@ def main():
             json.dump({"x": t(x), "y": t(y), "initial": initial, "steps": history}, f)
 
     vae()
+    bags_upsampling_masks()
 
 
 def vae():
@@ -221,6 +226,33 @@ def vae():
     save("vae", {"x": x, "noise": noise}, params, loss, torch.ones((), dtype=torch.float64),
          {"reconstruction": reconstruction.item(), "divergence": divergence.item(), "mean": t(mu),
           "config": {"genes": genes, "hidden": hidden, "latent": latent, "beta": beta, "leaky_slope": slope}})
+
+
+def bags_upsampling_masks():
+    """Attention-MIL pooling over bags packed as rows with offsets (an empty and a one-row bag
+    included), bilinear upsampling (align_corners=False) and attention with a key mask (one
+    sample fully masked). Seeded on its own, so the cases above keep their random draws."""
+    torch.manual_seed(3)
+
+    def op_case(name, inputs, f, extra):
+        for v in inputs.values():
+            v.requires_grad_()
+        y = f(**inputs)
+        save(name, inputs, {}, y, rnd(*y.shape), extra)
+
+    offsets = [0, 4, 4, 9, 10]
+    bags = list(zip(offsets, offsets[1:]))
+    op_case("segment_softmax", {"x": rnd(10, 2, scale=3)},
+            lambda x: torch.cat([torch.softmax(x[a:b], dim=0) for a, b in bags]), {"offsets": offsets})
+    op_case("segment_weighted_sum", {"weights": rnd(10, 2), "values": rnd(10, 5)},
+            lambda weights, values: torch.stack([torch.einsum("nh,nd->hd", weights[a:b], values[a:b]) for a, b in bags]),
+            {"offsets": offsets})
+    for name, factor in [("upsample_bilinear", 2), ("upsample_bilinear_x3", 3)]:
+        op_case(name, {"x": rnd(2, 3, 4, 5)},
+                lambda x: F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False), {"factor": factor})
+    key_mask = torch.tensor([[True, True, False, True, False], [False] * 5, [True] * 5])
+    case("masked_attention", Attention(8, 2, 6), "attn", {"x": rnd(3, 4, 8), "context": rnd(3, 5, 6)},
+         lambda m, x, context: m(x, context, key_mask), lambda m: {"key_mask": key_mask.tolist()})
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ final class ExpressionVAETests: XCTestCase {
             assertClose(arena.gradients(of: arena.entry(named: name)!), fixture.tensor("parameter_grads", name),
                         absolute: 1e-6, relative: 2e-3, "dL/d\(name)")
         }
-        vae.isTraining = false
+        vae.setTraining(false)
         let (mu, _) = GradMode.withoutGradients { vae.encode(Variable(xTensor), key: RandomKey(seed: 0, stream: 0)) }
         XCTAssertEqual(mu.shape, [6, 3], "evaluation uses running statistics, same shapes")
     }

@@ -102,6 +102,30 @@ final class GoldenTests: XCTestCase {
         }
     }
 
+    func testMaskedAttentionWithAFullyMaskedSample() throws {
+        let keyMask = try Fixture("masked_attention").value("key_mask") as! [[Bool]]
+        try check("masked_attention", inputs: ["x", "context"]) { arena in
+            let attention = MultiHeadAttention(arena, "attn", dim: 8, heads: 2, contextDim: 6)
+            return { attention($0[0], context: $0[1], keyMask: keyMask) }
+        }
+    }
+
+    func testSegmentPooling() throws {
+        let offsets = try Fixture("segment_softmax").value("offsets") as! [Int]
+        XCTAssertEqual(offsets, try Fixture("segment_weighted_sum").value("offsets") as! [Int])
+        try check("segment_softmax", inputs: ["x"]) { _ in { $0[0].segmentSoftmax(offsets: offsets) } }
+        try check("segment_weighted_sum", inputs: ["weights", "values"]) { _ in
+            { segmentWeightedSum(weights: $0[0], values: $0[1], offsets: offsets) }
+        }
+    }
+
+    func testUpsampleBilinear() throws {
+        for name in ["upsample_bilinear", "upsample_bilinear_x3"] {
+            let factor = try Fixture(name).value("factor") as! Int
+            try check(name, inputs: ["x"]) { _ in { $0[0].upsampleBilinear(factor) } }
+        }
+    }
+
     func testActivations() throws {
         let cases: [(String, (Variable) -> Variable)] = [
             ("relu", { $0.relu() }), ("leaky_relu", { $0.leakyReLU(0.2) }), ("silu", { $0.silu() }),

@@ -41,6 +41,35 @@ final class LayerGradientTests: XCTestCase {
             let attention = MultiHeadAttention(arena, "attn", dim: 4, heads: 2, contextDim: 5)
             return { attention($0[0], context: $0[1]) }
         }
+        let keyMask = [[true, false, true, true], [false, false, false, false]]
+        checkLayer([randomTensor([2, 3, 4]), randomTensor([2, 4, 5], seed: 9)]) { arena in
+            let attention = MultiHeadAttention(arena, "attn", dim: 4, heads: 2, contextDim: 5)
+            return { attention($0[0], context: $0[1], keyMask: keyMask) }
+        }
+    }
+
+    /// Masking a key is leaving it out of the context; an all-true mask changes nothing; a sample
+    /// with every key masked gets the output bias, and no gradient reaches its context.
+    func testAttentionKeyMask() {
+        let arena = ParameterArena(dtype: .float64, seed: 4)
+        let attention = MultiHeadAttention(arena, "attn", dim: 4, heads: 2, contextDim: 5)
+        arena.seal()
+        arena.values(of: arena.entry(named: "attn.output.bias")!).assign([0.5, -1, 2, 0.25])
+        let x = Variable(randomTensor([2, 3, 4])), context = randomTensor([2, 4, 5], seed: 9)
+        let masked = attention(x, context: Variable(context), keyMask: [[true, false, true, true], [true, true, true, true]]).value
+        let kept = Tensor.concatenate([context.slice(axis: 1, 0..<1), context.slice(axis: 1, 2..<4)], axis: 1).slice(axis: 0, 0..<1)
+        assertClose(masked.slice(axis: 0, 0..<1), attention(x.slice(axis: 0, 0..<1), context: Variable(kept)).value,
+                    absolute: 1e-12, "masked key = key left out")
+        assertClose(masked.slice(axis: 0, 1..<2), attention(x, context: Variable(context)).value.slice(axis: 0, 1..<2),
+                    absolute: 1e-12, "all-true mask = no mask")
+
+        let contextVariable = Variable(context, gradient: Tensor(zeros: context.shape, dtype: .float64))
+        let none = attention(x, context: contextVariable, keyMask: [[true, true, true, true], [false, false, false, false]])
+        none.sum().backward()
+        let bias = Tensor(shape: [1, 3, 4], values: (0..<3).flatMap { _ in [0.5, -1, 2, 0.25] }, dtype: .float64)
+        assertClose(none.value.slice(axis: 0, 1..<2), bias, absolute: 1e-15, "nothing to attend to: the output bias")
+        XCTAssertEqual(contextVariable.grad!.slice(axis: 0, 1..<2).scalars, Array(repeating: 0, count: 20))
+        XCTAssertTrue(contextVariable.grad!.scalars.allSatisfy(\.isFinite))
     }
 
     func testDropoutIsDeterministicScaledAndDifferentiable() {

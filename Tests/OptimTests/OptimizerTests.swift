@@ -34,6 +34,27 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(adam.stepCount, 5)
     }
 
+    /// Parameter groups as runs of the flat buffer: each run updates exactly as the same
+    /// optimizer would alone at its rate and decay, whatever the elements around it (the
+    /// optimizers' eight-lane blocks start at every run's edge).
+    func testRunsUpdateEachGroupAsItsOwnRateAndDecayWould() {
+        let count = 37, runs = [UpdateRun(0..<11, lrScale: 0.5), UpdateRun(11..<20, lrScale: 1, decay: false), UpdateRun(20..<37, lrScale: 0)]
+        for make in [{ Adam.adamW(weightDecay: 0.1) as any Optimizer }, { SGD(momentum: 0.9, weightDecay: 0.1) as any Optimizer }] {
+            let start = randomTensor([count], seed: 4, dtype: .float32), gradient = randomTensor([count], seed: 5, dtype: .float32)
+            let grouped = start.copy()
+            var optimizer = make()
+            for _ in 0..<3 { optimizer.step(parameters: grouped, gradients: gradient, lr: 0.1, runs: runs) }
+            for run in runs {
+                let alone = start.slice(rows: run.range).copy()
+                var reference: any Optimizer = make()
+                if !run.decay { reference = reference is Adam ? Adam.adamW(weightDecay: 0) : SGD(momentum: 0.9) }
+                for _ in 0..<3 { reference.step(parameters: alone, gradients: gradient.slice(rows: run.range).copy(), lr: 0.1 * run.lrScale) }
+                XCTAssertEqual(grouped.slice(rows: run.range).floats, alone.floats, "\(type(of: optimizer)) run \(run.range)")
+            }
+            XCTAssertEqual(grouped.slice(rows: 20..<37).floats, start.slice(rows: 20..<37).floats, "lr_scale 0 freezes")
+        }
+    }
+
     func testAdamWMatchesPyTorch() throws {
         var adamW = Adam.adamW(weightDecay: 0.1)
         try replay("adamw", lr: 1e-2, &adamW)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The reference models of `transcriptile bench core`, in PyTorch, timed the same way
-(one warm-up step, median of N; a step = zero_grad + forward + backward + AdamW).
+"""The normalisation layers and reference models of `transcriptile bench core`, in PyTorch,
+timed the same way (one warm-up run, median of N; a layer = forward + backward in training
+mode; a model step = zero_grad + forward + backward + AdamW).
 
     pip install "torch==2.13.0+cpu"
     python3 launch/compare/pytorch_core.py --threads 1 [--repeats 5]
@@ -90,13 +91,7 @@ class Cox(nn.Module):
         return -((r - lse) * e).sum() / e.sum()
 
 
-def median_step(model, *batch, repeats):
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-
-    def step():
-        opt.zero_grad()
-        model.loss(*batch).backward()
-        opt.step()
+def median_seconds(step, repeats):
     step()
     times = []
     for _ in range(repeats):
@@ -104,6 +99,23 @@ def median_step(model, *batch, repeats):
         step()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def model_step(model, *batch):
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step():
+        opt.zero_grad()
+        model.loss(*batch).backward()
+        opt.step()
+    return step
+
+
+def layer_step(layer, x):
+    """Forward+backward of a layer in training mode; the gradients add into preallocated ones."""
+    x.requires_grad_()
+    upstream = torch.full_like(x, 1e-3)
+    return lambda: layer(x).backward(upstream)
 
 
 def main():
@@ -115,15 +127,18 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cases = [  # built eagerly, so that every run initialises the same way
-        ("step-vae-mlp-5000-b64", VAE(), (torch.randn(64, 5000), torch.randn(64, 128))),
-        ("step-unet-64x64-b16", UNet(), (torch.randn(16, 3, 64, 64), torch.randn(16, 3, 64, 64))),
-        ("step-cox-mlp-5000-b256", Cox(), (torch.randn(256, 5000), torch.randint(0, 3000, (256,)).float(), (torch.rand(256) < 0.6).float())),
+        ("step-vae-mlp-5000-b64", "ms/step", model_step(VAE(), torch.randn(64, 5000), torch.randn(64, 128))),
+        ("step-unet-64x64-b16", "ms/step", model_step(UNet(), torch.randn(16, 3, 64, 64), torch.randn(16, 3, 64, 64))),
+        ("step-cox-mlp-5000-b256", "ms/step",
+         model_step(Cox(), torch.randn(256, 5000), torch.randint(0, 3000, (256,)).float(), (torch.rand(256) < 0.6).float())),
+        ("batchnorm2d-b32-c16-64x64-fwd+bwd", "ms", layer_step(nn.BatchNorm2d(16), torch.randn(32, 16, 64, 64))),
+        ("groupnorm8-b32-c16-64x64-fwd+bwd", "ms", layer_step(nn.GroupNorm(8, 16), torch.randn(32, 16, 64, 64))),
     ]
     print(f"# pytorch {torch.__version__}, {args.threads} thread(s), medians of {args.repeats}")
-    for name, model, batch in cases:
+    for name, unit, step in cases:
         if args.filter not in name:
             continue
-        print(f"{name:40s} {median_step(model, *batch, repeats=args.repeats) * 1e3:10.1f} ms/step")
+        print(f"{name:40s} {median_seconds(step, args.repeats) * 1e3:10.1f} {unit}")
 
 
 if __name__ == "__main__":

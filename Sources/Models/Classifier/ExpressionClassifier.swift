@@ -5,7 +5,7 @@ import Tensors
 /// An MLP from a normalised RNA profile to class logits (e.g. cancer type): the runtime's
 /// proving task, and a baseline for what the RNA alone says about a tumour.
 /// Each hidden layer is Linear → LayerNorm → GELU → Dropout.
-public final class ExpressionClassifier {
+public final class ExpressionClassifier: Module {
     public struct Config: Codable, Sendable, Equatable {
         public var hidden = [256, 64]
         public var dropout = 0.1
@@ -23,24 +23,21 @@ public final class ExpressionClassifier {
     private let output: Linear
     private let dropout: Dropout
 
-    /// Declares the parameters in `arena` (sealed by the caller).
-    public init(_ arena: ParameterArena, config: Config, genes: Int, classes: Int) {
+    /// Declares the parameters in `arena` (sealed by the caller), named `<prefix>hidden{i}`,
+    /// `<prefix>norm{i}` and `<prefix>output`.
+    public init(_ arena: ParameterArena, config: Config, genes: Int, classes: Int, prefix: String = "") {
         var width = genes
         var layers = [(Linear, LayerNorm)]()
         for (i, next) in config.hidden.enumerated() {
-            layers.append((Linear(arena, "hidden\(i)", width, next), LayerNorm(arena, "norm\(i)", next)))
+            layers.append((Linear(arena, "\(prefix)hidden\(i)", width, next), LayerNorm(arena, "\(prefix)norm\(i)", next)))
             width = next
         }
         self.layers = layers
-        output = Linear(arena, "output", width, classes)
+        output = Linear(arena, "\(prefix)output", width, classes)
         dropout = Dropout(config.dropout)
     }
 
-    /// Dropout is active only while training.
-    public var isTraining: Bool {
-        get { dropout.isTraining }
-        set { dropout.isTraining = newValue }
-    }
+    public var children: [any Module] { layers.flatMap { [$0.0, $0.1] as [any Module] } + [output, dropout] }
 
     /// Logits [rows × classes] for `expression` [rows × genes]; `key` seeds dropout.
     public func callAsFunction(_ expression: Variable, key: RandomKey) -> Variable {

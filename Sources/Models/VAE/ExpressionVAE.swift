@@ -10,7 +10,7 @@ import Tensors
 ///   loss:    MSE(x̂, x) + β · mean_b KL(N(μ, σ²) ‖ N(0, 1))
 ///
 /// The paper's sizes are the defaults (hidden 6000, 4000; latent 200; dropout 0.5; β 0.005).
-public final class ExpressionVAE {
+public final class ExpressionVAE: Module {
     public struct Config: Codable, Sendable, Equatable {
         public var hidden = [6000, 4000]
         public var latent = 200
@@ -68,13 +68,8 @@ public final class ExpressionVAE {
         output = Linear(arena, "decoder.output", config.hidden.first!, genes)
     }
 
-    /// Dropout and BatchNorm's batch statistics are active only while training.
-    public var isTraining: Bool {
-        get { inputDropout.isTraining }
-        set {
-            inputDropout.isTraining = newValue
-            for (_, norm) in encoder + decoder { norm.isTraining = newValue }
-        }
+    public var children: [any Module] {
+        [inputDropout] + (encoder + decoder).flatMap { [$0.0, $0.1] as [any Module] } + [mean, logVariance, output]
     }
 
     private func block(_ layers: [(Linear, BatchNorm1d)], _ x: Variable) -> Variable {

@@ -3,6 +3,7 @@ import Cohorts
 import Foundation
 import Models
 import NN
+import Plotting
 import Tensors
 
 /// Cancer type from bulk RNA (an `ExpressionClassifier` with cross-entropy): the runtime's
@@ -36,7 +37,7 @@ public final class CancerTypeTask: ExpressionProfileTask {
     private let network: ExpressionClassifier
     private let prepared: Prepared
 
-    public init(model: Model, prepared: Prepared, arena: ParameterArena, cohort: CohortReader) throws {
+    public init(model: Model, prepared: Prepared, arena: ParameterArena, cohort: CohortReader, companions: Companions) throws {
         self.prepared = prepared
         network = ExpressionClassifier(arena, config: model, genes: prepared.genes, classes: prepared.classes)
     }
@@ -49,18 +50,41 @@ public final class CancerTypeTask: ExpressionProfileTask {
 
     public func evaluate(_ batch: PatientBatch) -> [String: Double] {
         let rows = 0..<batch.patients.count
-        let logits = logits(batch, rows: rows, key: RandomKey(seed: 0, stream: 0)).value
+        let logits = logits(batch, rows: rows, key: RandomKey(seed: 0, stream: RandomStream.step)).value
         let loss = Loss.crossEntropy(Variable(logits), labels: batch.cancerTypes).value.scalars[0]
-        let values = logits.floats, classes = prepared.classes
-        var correct = 0
-        for row in rows {
-            let scores = values[(row * classes)..<((row + 1) * classes)]
-            if scores.indices.max(by: { scores[$0] < scores[$1] })! - row * classes == batch.cancerTypes[row] { correct += 1 }
-        }
+        let correct = zip(Classification.predictions(logits), batch.cancerTypes).filter { $0 == $1 }.count
         return ["count": Double(rows.count), "loss": loss * Double(rows.count), "accuracy": Double(correct)]
     }
 
-    public func setTraining(_ training: Bool) { network.isTraining = training }
+    /// On the target patients: cross-entropy, accuracy, the chance level (the commonest type's
+    /// share) and `confusion_matrix.png` (.svg). Types are matched by name (another cohort may
+    /// number them differently); patients of a type the run never saw are counted apart.
+    public func finalEvaluation(_ set: EvaluationSet, into directory: URL) throws -> [String: Double] {
+        let names = try set.reference.layout().cancerTypes, targetNames = try set.target.layout().cancerTypes
+        let allTypes = try set.target.cancerTypes()
+        let known = set.targetPatients.filter { names.contains(targetNames[allTypes[$0]]) }
+        guard !known.isEmpty else { return ["patients_of_unknown_type": Double(set.targetPatients.count)] }
+        let truth = known.map { patient in names.firstIndex(of: targetNames[allTypes[patient]]) ?? 0 }
+        var predicted = [Int](), lossSum = 0.0
+        for start in stride(from: 0, to: known.count, by: 256) {
+            let rows = start..<min(known.count, start + 256)
+            var values = try set.target.expression(Array(known[rows]))
+            normalizer.apply(&values)
+            let logits = GradMode.withoutGradients {
+                network(Variable(Tensor(shape: [rows.count, prepared.genes], values: values)), key: RandomKey(seed: 0, stream: RandomStream.step)).value
+            }
+            lossSum += Loss.crossEntropy(Variable(logits), labels: Array(truth[rows])).value.scalars[0] * Double(rows.count)
+            predicted += Classification.predictions(logits)
+        }
+        try ConfusionMatrix(title: "Cancer type of \(set.name) from RNA", classNames: names, truth: truth, predicted: predicted)
+            .write(to: directory.appendingPathComponent("confusion_matrix"))
+        var figures = ["loss": lossSum / Double(known.count), "accuracy": Double(zip(predicted, truth).filter { $0 == $1 }.count) / Double(known.count),
+                       "chance_accuracy": Classification.chance(truth), "patients": Double(known.count)]
+        if known.count < set.targetPatients.count { figures["patients_of_unknown_type"] = Double(set.targetPatients.count - known.count) }
+        return figures
+    }
+
+    public func setTraining(_ training: Bool) { network.setTraining(training) }
 
     private func logits(_ batch: PatientBatch, rows: Range<Int>, key: RandomKey) -> Variable {
         network(profiles(batch, rows: rows), key: key)

@@ -5,13 +5,15 @@ import Tensors
 
 /// A task whose samples are patients' bulk RNA profiles, normalised with the training split's
 /// statistics (log of nonzero values, z-score per gene) stored in the run plan.
-public protocol ExpressionProfileTask: Trainable {
+public protocol ExpressionProfileTask: Trainable where Batch == PatientBatch {
     var normalizer: ExpressionNormalizer { get }
 }
 
 extension ExpressionProfileTask {
-    public func batches(cohort: URL, patients: [Int], sampler: EpochSampler, rank: Int, workers: Int, steps: Int) -> Prefetcher<PatientBatch> {
-        CohortLoader.patients(directory: cohort, subset: patients, sampler: sampler, normalizer: normalizer,
+    public static var unit: SampleUnit { .patient }
+
+    public func batches(cohort: URL, samples: [Int], sampler: EpochSampler, rank: Int, workers: Int, steps: Int) -> Prefetcher<PatientBatch> {
+        CohortLoader.patients(directory: cohort, subset: samples, sampler: sampler, normalizer: normalizer,
                               rank: rank, workers: workers, steps: steps)
     }
 

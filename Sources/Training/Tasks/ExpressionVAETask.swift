@@ -41,7 +41,7 @@ public final class ExpressionVAETask: ExpressionProfileTask {
     public let vae: ExpressionVAE
     public let prepared: Prepared
 
-    public init(model: Model, prepared: Prepared, arena: ParameterArena, cohort: CohortReader) throws {
+    public init(model: Model, prepared: Prepared, arena: ParameterArena, cohort: CohortReader, companions: Companions) throws {
         self.prepared = prepared
         vae = ExpressionVAE(arena, config: model, genes: prepared.genes.count)
     }
@@ -57,14 +57,14 @@ public final class ExpressionVAETask: ExpressionProfileTask {
     public func evaluate(_ batch: PatientBatch) -> [String: Double] {
         let count = batch.patients.count
         guard count > 0 else { return [:] }
-        let terms = vae.loss(profiles(batch, rows: 0..<count), key: RandomKey(seed: 0, stream: 0, sample: UInt32(truncatingIfNeeded: batch.patients[0])))
+        let terms = vae.loss(profiles(batch, rows: 0..<count), key: RandomKey(seed: 0, stream: RandomStream.step, sample: UInt32(truncatingIfNeeded: batch.patients[0])))
         let n = Double(count)
         // The loss's own terms (z sampled, as in training); `finalEvaluation`'s reconstruction_mse decodes μ.
         return ["count": n, "loss": terms.total.value.scalars[0] * n, "loss_reconstruction": terms.reconstruction.value.scalars[0] * n,
                 "loss_kl": terms.divergence.value.scalars[0] * n]
     }
 
-    public func setTraining(_ training: Bool) { vae.isTraining = training }
+    public func setTraining(_ training: Bool) { vae.setTraining(training) }
 
     /// μ and log σ² [patients × latent] of `patients` of `cohort` (evaluation mode), in blocks of 256.
     public func encode(_ cohort: CohortReader, patients: [Int]) throws -> (mean: [Float], logVariance: [Float]) {
@@ -72,7 +72,7 @@ public final class ExpressionVAETask: ExpressionProfileTask {
         for start in stride(from: 0, to: patients.count, by: 256) {
             let block = Array(patients[start..<min(patients.count, start + 256)])
             let x = try normalized(cohort, block)
-            let (mu, logVar) = GradMode.withoutGradients { vae.encode(Variable(x), key: RandomKey(seed: 0, stream: 0)) }
+            let (mu, logVar) = GradMode.withoutGradients { vae.encode(Variable(x), key: RandomKey(seed: 0, stream: RandomStream.step)) }
             mean += mu.value.floats
             logVariance += logVar.value.floats
         }
@@ -98,7 +98,7 @@ public final class ExpressionVAETask: ExpressionProfileTask {
             let block = Array(set.targetPatients[start..<min(set.targetPatients.count, start + 256)])
             let x = try normalized(set.target, block)
             let (mu, decoded) = GradMode.withoutGradients {
-                let mu = vae.encode(Variable(x), key: RandomKey(seed: 0, stream: 0)).mean
+                let mu = vae.encode(Variable(x), key: RandomKey(seed: 0, stream: RandomStream.step)).mean
                 return (mu, vae.decode(mu))
             }
             targetMean += mu.value.floats
