@@ -89,4 +89,29 @@ extension TrainingRunTests {
         }
         XCTAssertEqual(hashes.count, 1, "the same weights on 1 and 2 workers")
     }
+
+    /// Tiles resume like patients: a checkpoint's (epoch, cursor) counts tiles, and a run saved
+    /// by 2 workers and resumed by 3 ends with the weights of an uninterrupted run.
+    func testTileRunResumesOnAnotherWorkerCount() throws {
+        let file = Self.scratch.appendingPathComponent("tiles-resume-\(UUID().uuidString).yaml")
+        try """
+            task: tile-classifier
+            cohort: \(try tileCohort().path)
+            model: {depth: 2, width: 4}
+            train: {steps: 12, global_batch: 24, seed: 4}
+            exchange: {algorithm: reproducible}
+            checkpoint: {every_steps: 6}
+            liveness: {timeout_s: 20}
+            """.write(to: file, atomically: true, encoding: .utf8)
+        let (whole, run) = try train(file, workers: 2)
+        XCTAssertEqual(whole.status, 0, whole.output)
+        let copy = Self.scratch.appendingPathComponent("tiles-resumed-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: run, to: copy)
+        try FileManager.default.removeItem(at: copy.appendingPathComponent("checkpoints/step-00000012"))
+        try FileManager.default.removeItem(at: copy.appendingPathComponent("summary.json"))
+        let (resumed, _) = try train(file, workers: 3, runDirectory: copy.lastPathComponent)
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.stdout.contains("at step 6"), resumed.output)
+        XCTAssertEqual(try parameterHash(copy), try parameterHash(run), "resumed on 3 workers")
+    }
 }
