@@ -1,5 +1,7 @@
 import ArgumentParser
 import Autograd
+import COpenBLAS
+import Models
 import NN
 import Optim
 import Tensors
@@ -17,8 +19,10 @@ struct CoreBench: ParsableCommand {
             sgemm). BatchNorm2d and GroupNorm(8) forward+backward in training mode on [32, 16, 64, 64] \
             are reported in ms. The AdamW step is reported in GB/s of memory traffic (7 floats per parameter). \
             Reference models: (a) MLP VAE 5000→1024→256→128, batch 64; (b) UNet 64×64×3, \
-            channels 32/64/128, batch 16; (c) MLP 5000→512→128→1 with Cox loss, batch 256 — \
-            one step = forward + backward + AdamW. All figures are medians of --repeats runs.
+            channels 32/64/128, batch 16; (c) MLP 5000→512→128→1 with Cox loss, batch 256; \
+            (d) the tile-classifier task's CNN (depth 3, width 16, 4 classes) on 32 tiles of 64×64 \
+            bytes, scaled and turned by a TileNormalizer — one step = forward + backward + AdamW. \
+            "tile-cnn-parts" times that step's pieces one by one. All figures are medians of --repeats runs.
             """)
 
     @Option(help: "BLAS threads (default: OPENBLAS_NUM_THREADS, else OpenBLAS's own choice).")
@@ -40,7 +44,7 @@ struct CoreBench: ParsableCommand {
         if let threads { BLASThreads.set(threads) }
         let table = BenchTable(
             bench: "core", json: output.json, isPrinter: true, labelled: true,
-            title: "single rank, \(BLASThreads.count) BLAS thread(s), medians of \(repeats)",
+            title: "single rank, \(BLASThreads.count) BLAS thread(s), OpenBLAS kernels for \(String(cString: openblas_get_corename())), medians of \(repeats)",
             columns: [.init(header: "value", key: "measured"), .init(header: "unit", key: "units"),
                       .init(header: "sgemm", key: "sgemm_gflops"), .init(header: "ratio", key: "ratio")])
         for (batch, inputs, outputs) in [(64, 5000, 1024), (256, 1024, 1024), (512, 1024, 4096)]
@@ -59,8 +63,10 @@ struct CoreBench: ParsableCommand {
         guard !layersOnly else { return }
         let models: [(String, Int, () -> ReferenceModel)] = [
             ("vae-mlp-5000", 64, { ReferenceVAE() }), ("unet-64x64", 16, { ReferenceUNet() }), ("cox-mlp-5000", 256, { ReferenceCox() }),
+            ("tile-cnn-64x64", 32, { ReferenceTileCNN() }),
         ]
         for (name, batch, make) in models where selected("step-\(name)") { step(name, batch, make(), table) }
+        if selected("tile-cnn-parts") { tileParts(table) }
     }
 
     private func selected(_ name: String) -> Bool { filter.map(name.contains) ?? true }
@@ -152,5 +158,5 @@ struct CoreBench: ParsableCommand {
     }
 
     /// The median wall time of `repeats` runs of `body`, after one warm-up run.
-    private func median(_ body: () -> Void) -> Double { medianSeconds(repeats: repeats, warmUp: true, body) }
+    func median(_ body: () -> Void) -> Double { medianSeconds(repeats: repeats, warmUp: true, body) }
 }

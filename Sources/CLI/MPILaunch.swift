@@ -111,7 +111,8 @@ struct MPILaunch {
         set("OPENBLAS_NUM_THREADS", "\(request.threads)", keepUsers: false)
         set("TRANSCRIPTILE_PROGRESS", host.stderrIsTerminal ? "live" : "lines")
         if let columns = host.environment["COLUMNS"] ?? host.terminalColumns.map(String.init) { set("COLUMNS", columns) }
-        for name in ["OPENBLAS_NUM_THREADS", "TRANSCRIPTILE_PROGRESS", "COLUMNS"] where environment.contains(where: { $0.name == name }) {
+        // OPENBLAS_CORETYPE: a kernel choice the user made (a CPU OpenBLAS does not recognise) reaches every host.
+        for name in ["OPENBLAS_NUM_THREADS", "TRANSCRIPTILE_PROGRESS", "COLUMNS", "OPENBLAS_CORETYPE"] where environment.contains(where: { $0.name == name }) {
             arguments += ["-x", name]
         }
 

@@ -138,6 +138,59 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(small.upsampleNearest(2).floats, [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4])
     }
 
+    /// The pointer kernels (and the 2×2 max-pool's vectorised rows) against plain loops over
+    /// every window: overlapping and partial windows, odd sizes, ties, both dtypes.
+    func testPoolingMatchesPlainLoops() {
+        for dtype in [DType.float32, .float64] {
+            for (shape, k, s) in [([2, 3, 10, 37], 2, 2), ([2, 3, 7, 9], 3, 2), ([1, 2, 6, 5], 2, 1), ([1, 2, 9, 9], 3, 3)] {
+                let (planes, h, w) = (shape[0] * shape[1], shape[2], shape[3]), (ho, wo) = ((h - k) / s + 1, (w - k) / s + 1)
+                // Values on a coarse grid, so that windows hold ties.
+                let x = Tensor(shape: shape, values: randomTensor(shape, seed: 4).scalars.map { ($0 * 2).rounded() }, dtype: dtype)
+                let g = randomTensor([shape[0], shape[1], ho, wo], seed: 5, dtype: dtype)
+                let (values, grads) = (x.scalars, g.scalars)
+                var maxima = [Double](), argmax = [Int](), averages = [Double]()
+                var maxGradient = [Double](repeating: 0, count: x.count), averageGradient = maxGradient
+                for p in 0..<planes {
+                    for oy in 0..<ho {
+                        for ox in 0..<wo {
+                            let window = (0..<k).flatMap { i in (0..<k).map { j in (p * h + oy * s + i) * w + ox * s + j } }
+                            let best = window.dropFirst().reduce(window[0]) { values[$1] > values[$0] ? $1 : $0 }
+                            let output = (p * ho + oy) * wo + ox
+                            maxima.append(values[best])
+                            argmax.append(best)
+                            averages.append(window.map { values[$0] }.reduce(0, +) / Double(k * k))
+                            maxGradient[best] += grads[output]
+                            for i in window { averageGradient[i] += grads[output] / Double(k * k) }
+                        }
+                    }
+                }
+                let pooled = x.maxPool(kernel: k, stride: s), context = "\(dtype) \(shape) k \(k) s \(s)"
+                XCTAssertEqual(pooled.output.scalars, maxima, context)
+                XCTAssertEqual(pooled.argmax, argmax, context)
+                assertClose(Tensor.maxPoolBackward(gradient: g, inputShape: shape, argmax: pooled.argmax),
+                            Tensor(shape: shape, values: maxGradient, dtype: dtype), context)
+                assertClose(x.averagePool(kernel: k, stride: s), Tensor(shape: g.shape, values: averages, dtype: dtype), context)
+                assertClose(Tensor.averagePoolBackward(gradient: g, inputShape: shape, kernel: k, stride: s),
+                            Tensor(shape: shape, values: averageGradient, dtype: dtype), context)
+            }
+            let small = randomTensor([2, 3, 4, 5], seed: 6, dtype: dtype), f = 3
+            let big = small.upsampleNearest(f), values = small.scalars
+            XCTAssertEqual(big.shape, [2, 3, 12, 15])
+            XCTAssertEqual(big.scalars, (0..<big.count).map { i in
+                let (p, y, x): (Int, Int, Int) = (i / 180, i / 15 % 12, i % 15)
+                return values[(p * 4 + y / f) * 5 + x / f]
+            })
+            let upstream = randomTensor(big.shape, seed: 7, dtype: dtype).scalars
+            var sums = [Double](repeating: 0, count: small.count)
+            for (i, value) in upstream.enumerated() {
+                let (p, y, x): (Int, Int, Int) = (i / 180, i / 15 % 12, i % 15)
+                sums[(p * 4 + y / f) * 5 + x / f] += value
+            }
+            assertClose(Tensor.upsampleNearestBackward(gradient: Tensor(shape: big.shape, values: upstream, dtype: dtype), factor: f),
+                        Tensor(shape: small.shape, values: sums, dtype: dtype), "upsampling backward \(dtype)")
+        }
+    }
+
     /// Known-answer vectors of Random123 (kat_vectors, philox4x32_10).
     func testPhiloxKnownAnswers() {
         func check(_ key: (UInt32, UInt32), _ counter: (UInt32, UInt32, UInt32, UInt32), _ expected: [UInt32]) {

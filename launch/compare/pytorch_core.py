@@ -91,6 +91,28 @@ class Cox(nn.Module):
         return -((r - lse) * e).sum() / e.sum()
 
 
+class TileCNN(nn.Module):
+    """The tile-classifier task's CNN (depth 3, width 16): {Conv3×3 no bias → BatchNorm2d → ReLU →
+    MaxPool 2} per stage, global average pool, dropout, linear; its input is tile bytes
+    [B, S, S, 3] scaled per channel and turned by one of the eight flips/rotations per tile."""
+
+    def __init__(self, depth=3, width=16, classes=4):
+        super().__init__()
+        layers, c = [], 3
+        for stage in range(depth):
+            o = width << min(stage, 3)
+            layers += [nn.Conv2d(c, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2)]
+            c = o
+        self.net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.1), nn.Linear(c, classes))
+        self.register_buffer("scale", 1 / (255 * torch.tensor([0.15, 0.20, 0.15])).view(1, 3, 1, 1))
+        self.register_buffer("shift", -(torch.tensor([0.70, 0.55, 0.70]) / torch.tensor([0.15, 0.20, 0.15])).view(1, 3, 1, 1))
+
+    def loss(self, pixels, turns, labels):
+        x = pixels.permute(0, 3, 1, 2).float() * self.scale + self.shift
+        x = torch.stack([torch.rot90(t.flip(2) if turn >= 4 else t, turn % 4, (1, 2)) for t, turn in zip(x, turns)])
+        return F.cross_entropy(self.net(x), labels)
+
+
 def median_seconds(step, repeats):
     step()
     times = []
@@ -131,6 +153,9 @@ def main():
         ("step-unet-64x64-b16", "ms/step", model_step(UNet(), torch.randn(16, 3, 64, 64), torch.randn(16, 3, 64, 64))),
         ("step-cox-mlp-5000-b256", "ms/step",
          model_step(Cox(), torch.randn(256, 5000), torch.randint(0, 3000, (256,)).float(), (torch.rand(256) < 0.6).float())),
+        ("step-tile-cnn-64x64-b32", "ms/step",
+         model_step(TileCNN(), torch.randint(0, 256, (32, 64, 64, 3), dtype=torch.uint8), torch.randint(0, 8, (32,)).tolist(),
+                    torch.randint(0, 4, (32,)))),
         ("batchnorm2d-b32-c16-64x64-fwd+bwd", "ms", layer_step(nn.BatchNorm2d(16), torch.randn(32, 16, 64, 64))),
         ("groupnorm8-b32-c16-64x64-fwd+bwd", "ms", layer_step(nn.GroupNorm(8, 16), torch.randn(32, 16, 64, 64))),
     ]
