@@ -270,13 +270,18 @@ final class WorkerLoop<T: Trainable> {
     }
 
     /// `GradientModulating`: adds the statistics of the micro-batch just computed to the step's,
-    /// in fixed point (integers add up the same in any order).
-    private func collectStatistics() {
+    /// in fixed point (integers add up the same in any order); a value that is not finite, or
+    /// beyond the fixed point's ±2³¹, ends the run like a loss that is not finite.
+    private func collectStatistics(step: Int) throws {
         guard let task = task as? any GradientModulating else { return }
         let taken = task.takeStatistics()
         if statistics.count != task.statisticNames.count { statistics = Array(repeating: 0, count: task.statisticNames.count) }
         for (index, name) in task.statisticNames.enumerated() {
-            statistics[index] &+= Int64((taken[name] ?? 0) * Self.statisticScale)
+            let value = taken[name] ?? 0
+            guard value.isFinite, abs(value) < 2_147_483_648 else {
+                throw TrainingError.nonFinite(step: step + 1, detail: "the gradient-modulation statistic \(name) (\(value)) of worker \(rank)")
+            }
+            statistics[index] &+= Int64(value * Self.statisticScale)
         }
     }
 
@@ -314,7 +319,7 @@ final class WorkerLoop<T: Trainable> {
         var lossSum = 0.0
         for (index, rows) in share.microBatches.enumerated() {
             let loss = task.loss(batch, rows: rows, key: key(step: step, share, rows))
-            collectStatistics()
+            try collectStatistics(step: step)
             lossSum += try finite(loss, step: step) * Double(rows.count)
             // Each micro-batch's mean loss, weighted so that the sum over all is the global mean.
             try backward(loss * (Double(rows.count) / Double(share.batchSize)), last: index == share.microBatches.count - 1)
@@ -329,9 +334,10 @@ final class WorkerLoop<T: Trainable> {
         guard let batch = batch as? G.Batch else { throw TrainingError.plan("internal: \(T.name)'s batch is not its own") }
         let share = batch.share, width = task.outputWidth
         let shares = trainingSampler.shares(ofBatch: share.batchSize, workers: workers.size), mine = shares[rank]
-        let outputs = share.microBatches.map { rows in
-            defer { collectStatistics() }
-            return task.outputs(batch, rows: rows, key: key(step: step, share, rows))
+        let outputs = try share.microBatches.map { rows in
+            let output = task.outputs(batch, rows: rows, key: key(step: step, share, rows))
+            try collectStatistics(step: step)
+            return output
         }
         let all = try gatherGlobally(task, batch, outputs: outputs.map(\.value), shares: shares)
         let variable = Variable(all.outputs, gradient: Tensor(zeros: all.outputs.shape))
