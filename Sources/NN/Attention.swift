@@ -42,6 +42,8 @@ public final class MultiHeadAttention: Module {
 
     /// The additive mask [B, 1, 1, S]: 0 where a key is attended to, −∞ where it is masked out.
     private static func maskBias(_ keyMask: [[Bool]], batch: Int, keys: Int, dtype: DType) -> Tensor {
+        // A mask is built by model code from the batch it pads, never read from input: a wrong
+        // shape is a programming error.
         precondition(keyMask.count == batch && keyMask.allSatisfy { $0.count == keys },
                      "key mask must be [\(batch)][\(keys)], got [\(keyMask.count)][\(keyMask.first?.count ?? 0)…]")
         return Tensor(shape: [batch, 1, 1, keys], values: keyMask.joined().map { $0 ? 0 : -Double.infinity }, dtype: dtype)

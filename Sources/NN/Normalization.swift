@@ -69,6 +69,7 @@ public final class BatchNorm: ModalModule {
     /// x [B, C, …] → the same shape.
     public func callAsFunction(_ x: Variable) -> Variable {
         let channels = weight.value.count
+        // The model wires each BatchNorm to the layer before it; no input can change a channel count.
         precondition(x.shape.count >= 2 && x.shape[1] == channels, "BatchNorm of \(channels) channels on \(x.shape)")
         let values = x.value.count / channels
         if isTraining && values > 1 {

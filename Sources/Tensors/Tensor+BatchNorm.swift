@@ -10,6 +10,7 @@ extension Tensor {
         _ x: Tensor, weight: Tensor, bias: Tensor, epsilon: Double
     ) -> (output: Tensor, mean: Tensor, variance: Tensor, inverseStd: Tensor) {
         let layout = GroupLayout(channelsOf: x)
+        // Called by `BatchNorm` with its own parameters, whose count it has checked against x.
         precondition(weight.count == layout.channels && bias.count == layout.channels, "BatchNorm affine \(weight.shape), \(bias.shape) for \(x.shape)")
         let y = Tensor(uninitialized: x.shape, dtype: x.dtype)
         let stats = (0..<3).map { _ in Tensor(uninitialized: [layout.channels], dtype: x.dtype) }
@@ -27,6 +28,7 @@ extension Tensor {
         weightGradient: Tensor?, biasGradient: Tensor?
     ) -> Tensor {
         let layout = GroupLayout(channelsOf: x)
+        // Called by the forward op's backward rule with the tensors it saved.
         precondition(g.shape == x.shape && mean.count == layout.channels, "BatchNorm backward: \(g.shape) for \(x.shape)")
         let dx = Tensor(uninitialized: x.shape, dtype: x.dtype)
         let sums = Tensor(uninitialized: [2, layout.channels], dtype: x.dtype)  // dγ, dβ

@@ -112,6 +112,9 @@ final class WorkerLoop<T: Trainable> {
     private let trainingSampler: EpochSampler
     /// `GradientModulating`: the step's statistics so far, in fixed point.
     private var statistics: [Int64] = []
+    /// The task's optional capabilities, looked up once rather than on every micro-batch.
+    private let modulating: (any GradientModulating)?
+    private let global: (any GlobalBatchTrainable)?
     private var start = 0.0
 
     init(plan: RunPlan, world: Communicator, workers: Communicator) throws {
@@ -137,7 +140,9 @@ final class WorkerLoop<T: Trainable> {
             bucketElements: max(1, Int(config.exchange.bucketMb * 1e6) / MemoryLayout<Float>.stride),
             microBatchesPerWorker: plan.microBatchesPerWorker, microBatchesPerStep: plan.microBatchesPerStep)
         arena.seal(gradients: TensorStorage(borrowing: exchange.gradients))
-        let groups = try ParameterGroups(config: config.optimizer.groups, taskGroups: (task as? any GradientModulating)?.parameterGroups ?? [:],
+        modulating = task as? any GradientModulating
+        global = task as? any GlobalBatchTrainable
+        let groups = try ParameterGroups(config: config.optimizer.groups, taskGroups: modulating?.parameterGroups ?? [:],
                                          arena: arena, task: T.name)
         state = TrainingState(config: config, arena: arena, groups: groups, workers: workers)
         schedule = WarmupCosine(peak: config.optimizer.lr, warmupSteps: config.schedule.warmupSteps, totalSteps: plan.steps, floor: config.schedule.minLr)
@@ -273,7 +278,7 @@ final class WorkerLoop<T: Trainable> {
     /// in fixed point (integers add up the same in any order); a value that is not finite, or
     /// beyond the fixed point's ±2³¹, ends the run like a loss that is not finite.
     private func collectStatistics(step: Int) throws {
-        guard let task = task as? any GradientModulating else { return }
+        guard let task = modulating else { return }
         let taken = task.takeStatistics()
         if statistics.count != task.statisticNames.count { statistics = Array(repeating: 0, count: task.statisticNames.count) }
         for (index, name) in task.statisticNames.enumerated() {
@@ -291,7 +296,7 @@ final class WorkerLoop<T: Trainable> {
     /// `GradientModulating`: the step's statistics summed over the workers, and each group's
     /// gradients scaled by its coefficient (the same on every worker). Returns the coefficients.
     private func modulateGradients(step: Int) throws -> [String: Double]? {
-        guard let task = task as? any GradientModulating else { return nil }
+        guard let task = modulating else { return nil }
         var sums = statistics.count == task.statisticNames.count ? statistics : Array(repeating: 0, count: task.statisticNames.count)
         statistics = []
         try workers.allreduce(&sums, op: .sum)
@@ -314,7 +319,7 @@ final class WorkerLoop<T: Trainable> {
     /// Forward and backward of this worker's micro-batches into the gradient arena; returns the
     /// sum of the per-sample loss.
     private func backward(_ batch: T.Batch, step: Int) throws -> Double {
-        if let global = task as? any GlobalBatchTrainable { return try backwardGlobally(global, batch, step: step) }
+        if let global { return try backwardGlobally(global, batch, step: step) }
         let share = batch.share
         var lossSum = 0.0
         for (index, rows) in share.microBatches.enumerated() {
@@ -415,7 +420,6 @@ final class WorkerLoop<T: Trainable> {
         let loader = task.batches(cohort: cohort, samples: samples, sampler: sampler, rank: rank, workers: workers.size,
                                   steps: sampler.batchesPerEpoch)
         var sums = [String: Double]()
-        let global = task as? any GlobalBatchTrainable
         while let batch = try loader.next() {
             if let global {  // every worker joins the gather, with rows or without
                 let loss = try GradMode.withoutGradients { try globalLoss(global, batch, shares: sampler.shares(ofBatch: batch.share.batchSize, workers: workers.size)) }

@@ -47,6 +47,16 @@ extension TrainingRunTests {
         XCTAssertEqual(tuned.status, 0, tuned.output)
         XCTAssertTrue(tuned.stdout.contains("(a tile-classifier run at step 120): 12 of 12 tensors loaded"), tuned.stdout)
 
+        let smaller = Self.scratch.appendingPathComponent("tile-cohort-8px")
+        let simulatedSmaller = try ProcessRunner.run(ProcessRunner.product("transcriptile"), [
+            "data", "simulate", "--out", smaller.path, "--patients", "30", "--cancer-types", "3", "--genes", "50",
+            "--tiles-per-patient", "2", "--tile-size", "8", "--seed", "12"])
+        XCTAssertEqual(simulatedSmaller.status, 0, simulatedSmaller.output)
+        let otherSize = try ProcessRunner.run(ProcessRunner.product("transcriptile"), ["evaluate", "--checkpoint", run.path, "--cohort", smaller.path,
+                                                                                   "--out", Self.scratch.appendingPathComponent("eval-8px").path])
+        XCTAssertEqual(otherSize.status, 2, otherSize.output)
+        XCTAssertTrue(otherSize.stderr.contains("has tiles of 8 px; this model was trained on tiles of 16 px"), otherSize.stderr)
+
         let (tooDeep, _) = try train(file, workers: 2, ["model.depth=5"])
         XCTAssertEqual(tooDeep.status, 2, tooDeep.output)
         XCTAssertTrue(tooDeep.stderr.contains("tiles of 16 px are too small for model.depth 5"), tooDeep.stderr)

@@ -88,6 +88,7 @@ public final class TileEncoder: Module {
     public var children: [any Module] { stages.flatMap { [$0.conv, $0.norm] as [any Module] } }
 
     public func callAsFunction(_ tiles: Variable) -> Variable {
+        // The tile tasks refuse tiles smaller than 2^depth (prepare; evaluate on another cohort).
         precondition(tiles.shape.count == 4 && tiles.shape[1] == 3 && tiles.shape[2] >= smallestTile && tiles.shape[3] >= smallestTile,
                      "a TileEncoder of \(stages.count) stages on tiles \(tiles.shape): needs [B, 3, S, S] with S ≥ \(smallestTile)")
         let maps = stages.reduce(tiles) { x, stage in stage.norm(stage.conv(x)).relu().maxPool(kernel: 2, stride: 2) }

@@ -9,9 +9,23 @@ public struct TileNormalizer: Codable, Sendable, Equatable {
     public var mean: [Double]
     public var std: [Double]
 
+    /// Callers pass three of each (the measuring init below; tests).
     public init(mean: [Double], std: [Double]) {
         precondition(mean.count == 3 && std.count == 3, "a TileNormalizer has 3 channels, got \(mean.count) means and \(std.count) deviations")
         (self.mean, self.std) = (mean, std)
+    }
+
+    enum CodingKeys: String, CodingKey { case mean, std }
+
+    /// A run plan is a file: three finite means and positive deviations, or a decoding error.
+    public init(from decoder: Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        let mean = try values.decode([Double].self, forKey: .mean), std = try values.decode([Double].self, forKey: .std)
+        guard mean.count == 3, std.count == 3, mean.allSatisfy(\.isFinite), std.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+            throw DecodingError.dataCorruptedError(forKey: .mean, in: values,
+                                                   debugDescription: "a tile normaliser needs 3 finite means and 3 positive deviations (R, G, B), got \(mean) and \(std)")
+        }
+        self.init(mean: mean, std: std)
     }
 
     /// The mean and (population) standard deviation of byte/255 per channel over every pixel of
@@ -48,6 +62,8 @@ public struct TileNormalizer: Codable, Sendable, Equatable {
     /// `transforms[i]` when given (augmentation, one pass with the scaling).
     public func tensor(_ pixels: ArraySlice<UInt8>, size: Int, transforms: [TileTransform]? = nil, dtype: DType = .float32) -> Tensor {
         let plane = size * size, count = pixels.count / (3 * max(plane, 1))
+        // `size` is the cohort's tile size, which the tile tasks check against the run's
+        // (evaluate on another cohort); the transforms are drawn one per tile of these pixels.
         precondition(size > 0 && pixels.count == count * 3 * plane, "\(pixels.count) bytes are not whole RGB tiles of \(size) × \(size)")
         precondition(transforms.map { $0.count == count } ?? true, "\(transforms?.count ?? 0) transforms for \(count) tiles")
         let out = Tensor(zeros: [count, 3, size, size], dtype: dtype)

@@ -48,6 +48,7 @@ public final class MultimodalCancerTypeTask: GradientModulating {
 
     public init(model: Model, prepared: Prepared, arena: ParameterArena, cohort: CohortReader, companions: Companions) throws {
         self.prepared = prepared
+        try TileClassifierTask.checkDepth(model.depth, tileSize: prepared.tileSize)
         network = MultimodalClassifier(arena, config: model, genes: prepared.genes, classes: prepared.cancerTypes.count)
     }
 

@@ -39,6 +39,14 @@ public final class TileClassifierTask: Trainable {
         return Prepared(normalizer: tiles.normalizer, cancerTypes: tiles.cancerTypes, tileSize: tiles.size)
     }
 
+    /// Tiles must survive `depth` halvings: checked when a run is planned, and again when a model
+    /// is built from a run plan (a file).
+    static func checkDepth(_ depth: Int, tileSize size: Int) throws {
+        guard size >= 1 << depth else {
+            throw TrainingError.unsuitableCohort("tiles of \(size) px are too small for model.depth \(depth) (each stage halves them: at least \(1 << depth) px); lower model.depth")
+        }
+    }
+
     /// What a task classifying from tiles checks and prepares: the cohort has tiles at least
     /// 2^depth pixels a side (`model.depth`) and two or more cancer types; the channel
     /// statistics of up to `normalizerTiles` training tiles, evenly spread over the split.
@@ -47,9 +55,7 @@ public final class TileClassifierTask: Trainable {
         guard let size = cohort.manifest.tileSize, cohort.tiles > 0 else {
             throw TrainingError.unsuitableCohort("the cohort has no tiles (/tiles/pixels); \(task) needs them — tile slides with `transcriptile data tile-slides`")
         }
-        guard size >= 1 << depth else {
-            throw TrainingError.unsuitableCohort("tiles of \(size) px are too small for model.depth \(depth) (each stage halves them: at least \(1 << depth) px); lower model.depth")
-        }
+        try checkDepth(depth, tileSize: size)
         let types = try cohort.layout().cancerTypes
         guard types.count >= 2 else { throw TrainingError.unsuitableCohort("the cohort has \(types.count) cancer type; \(task) needs at least 2 to classify") }
         let tiles = try cohort.samples(.tile, of: split.train)
@@ -63,6 +69,7 @@ public final class TileClassifierTask: Trainable {
 
     public init(model: Model, prepared: Prepared, arena: ParameterArena, cohort: CohortReader, companions: Companions) throws {
         self.prepared = prepared
+        try TileClassifierTask.checkDepth(model.depth, tileSize: prepared.tileSize)
         network = TileClassifier(arena, config: model, classes: prepared.cancerTypes.count)
     }
 
@@ -91,6 +98,9 @@ public final class TileClassifierTask: Trainable {
     public func finalEvaluation(_ set: EvaluationSet, into directory: URL) throws -> [String: Double] {
         let tiles = try set.target.samples(.tile, of: set.targetPatients)
         guard !tiles.isEmpty else { return [:] }
+        guard set.target.manifest.tileSize == prepared.tileSize else {
+            throw TrainingError.unsuitableCohort("\(set.target.directory.path) has tiles of \(set.target.manifest.tileSize ?? 0) px; this model was trained on tiles of \(prepared.tileSize) px — tile the slides at that size")
+        }
         let owners = try set.target.tilePatients(), types = try set.target.cancerTypes()
         let classes = prepared.cancerTypes.count
         var votes = [Int: [Int]](), probabilities = [Int: [Double]](), tileCorrect = 0
