@@ -14,6 +14,14 @@ public enum RandomStream {
     public static let bagSubsample: UInt32 = 5
     /// The synthetic inputs of the benchmarks' reference models.
     public static let syntheticInputs: UInt32 = 6
+    /// A diffusion sample's timestep, conditioning drop and low-resolution noise level (uniforms).
+    public static let diffusionDraws: UInt32 = 7
+    /// The ε a diffusion sample is noised with in training, and a sampler's starting noise.
+    public static let diffusionNoise: UInt32 = 8
+    /// The noise that augments a super-resolution stage's low-resolution input.
+    public static let lowResolutionNoise: UInt32 = 9
+    /// The fresh noise of each ancestral (DDPM) sampling step, per tile and step.
+    public static let samplingNoise: UInt32 = 10
     /// The patient split, per cancer type (`DataSplit`).
     public static let split: UInt32 = 0x5971
     /// The order of an epoch's samples (`EpochSampler`).
