@@ -17,7 +17,7 @@ struct Transcriptile: ParsableCommand {
             Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.
             """,
         version: BuildInfo.versionLine("transcriptile"),
-        subcommands: [TrainCommand.self, Smoke.self, Bench.self, DataCommand.self, CheckpointCommand.self, EvaluateCommand.self, EncodeCommand.self])
+        subcommands: [TrainCommand.self, Smoke.self, Bench.self, DataCommand.self, CheckpointCommand.self, EvaluateCommand.self, EncodeCommand.self, SampleCommand.self])
 
     /// Parses, runs, and maps failures to the project's exit codes (DESIGN §8): usage errors
     /// print the usage and exit 2; runtime errors exit 1, and abort the whole MPI job when it

@@ -25,8 +25,8 @@ public final class Denoiser: Module {
         public var stage = Stage.base
         /// The side of the tiles this stage makes (the cohort's tiles are averaged down to it).
         public var imageSize = 32
-        /// A super-resolution stage's input side (the side of the stage below); absent for base.
-        public var lowresSize: Int?
+        /// A super-resolution stage's input side (the side of the stage below); 0 for base.
+        public var lowresSize = 0
         /// The first level's channels; level i has dim·dim_mults[i].
         public var dim = 32
         public var dimMults = [1, 2, 4]
@@ -61,7 +61,7 @@ public final class Denoiser: Module {
             let d = Config()
             stage = try c.decodeIfPresent(Stage.self, forKey: .stage) ?? d.stage
             imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize) ?? d.imageSize
-            lowresSize = try c.decodeIfPresent(Int.self, forKey: .lowresSize)
+            lowresSize = try c.decodeIfPresent(Int.self, forKey: .lowresSize) ?? d.lowresSize
             dim = try c.decodeIfPresent(Int.self, forKey: .dim) ?? d.dim
             dimMults = try c.decodeIfPresent([Int].self, forKey: .dimMults) ?? d.dimMults
             blocksPerLevel = try c.decodeIfPresent(Int.self, forKey: .blocksPerLevel) ?? d.blocksPerLevel
@@ -104,14 +104,14 @@ public final class Denoiser: Module {
             if !(4...1024).contains(imageSize) || imageSize % factor != 0 {
                 problems.append("image_size: must be in 4…1024 and a multiple of \(factor) (the UNet halves it \(dimMults.count - 1) times), got \(imageSize)")
             }
-            switch (stage, lowresSize) {
-            case (.base, .some): problems.append("lowres_size: only a super_resolution stage takes a low-resolution input; remove it")
-            case (.superResolution, nil): problems.append("lowres_size: a super_resolution stage needs the side of the stage below (e.g. \(imageSize / 2))")
-            case (.superResolution, let low?):
-                if low < 2 || low >= imageSize || imageSize % low != 0 {
-                    problems.append("lowres_size: must divide image_size \(imageSize) and be smaller, got \(low)")
-                }
-            case (.base, nil): break
+            switch stage {
+            case .base where lowresSize != 0:
+                problems.append("lowres_size: only a super_resolution stage takes a low-resolution input; set 0 or remove it")
+            case .superResolution where lowresSize == 0:
+                problems.append("lowres_size: a super_resolution stage needs the side of the stage below (e.g. \(imageSize / 2))")
+            case .superResolution where lowresSize < 2 || lowresSize >= imageSize || imageSize % lowresSize != 0:
+                problems.append("lowres_size: must divide image_size \(imageSize) and be smaller, got \(lowresSize)")
+            default: break
             }
             return problems
         }

@@ -70,7 +70,7 @@ public struct DiffusionSampler: Sendable {
 
     /// Dynamic thresholding (Saharia et al. 2022): s = the `thresholdPercentile` of |x̂₀|, at least
     /// 1; x̂₀ clipped to [−s, s] and divided by s.
-    func threshold(_ x0: [Float]) -> [Float] {
+    public func threshold(_ x0: [Float]) -> [Float] {
         let sorted = x0.map(abs).sorted()
         let s = max(1, sorted[min(sorted.count - 1, Int(thresholdPercentile * Double(sorted.count - 1)))])
         return x0.map { min(max($0, -s), s) / s }

@@ -105,7 +105,8 @@ public final class DiffusionTask: Trainable {
         let full = Self.pixelScale.tensor(pixels, size: prepared.tileSize, transforms: transforms)
         let factor = prepared.tileSize / config.imageSize
         let target = factor == 1 ? full : full.averagePool(kernel: factor, stride: factor)
-        guard let low = config.lowresSize else { return (target, nil) }
+        guard config.stage == .superResolution else { return (target, nil) }
+        let low = config.lowresSize
         let down = target.averagePool(kernel: config.imageSize / low, stride: config.imageSize / low)
         return (target, down.upsampleBilinear(config.imageSize / low))
     }

@@ -71,12 +71,24 @@ public final class ExpressionVAETask: ExpressionProfileTask {
         var mean = [Float](), logVariance = [Float]()
         for start in stride(from: 0, to: patients.count, by: 256) {
             let block = Array(patients[start..<min(patients.count, start + 256)])
-            let x = try normalized(cohort, block)
-            let (mu, logVar) = GradMode.withoutGradients { vae.encode(Variable(x), key: RandomKey(seed: 0, stream: RandomStream.step)) }
-            mean += mu.value.floats
-            logVariance += logVar.value.floats
+            let part = encode(profiles: try cohort.expression(block))
+            mean += part.mean
+            logVariance += part.logVariance
         }
         return (mean, logVariance)
+    }
+
+    /// The genes the model reads, in its order.
+    public var genes: [String] { prepared.genes }
+
+    /// μ and log σ² [profiles × latent] of RNA profiles as the cohort stores them (rows of
+    /// `genes.count` values, in `genes` order), normalised as in training.
+    public func encode(profiles: [Float]) -> (mean: [Float], logVariance: [Float]) {
+        var values = profiles
+        normalizer.apply(&values)
+        let x = Tensor(shape: [values.count / max(1, prepared.genes.count), prepared.genes.count], values: values)
+        let (mu, logVar) = GradMode.withoutGradients { vae.encode(Variable(x), key: RandomKey(seed: 0, stream: RandomStream.step)) }
+        return (mu.value.floats, logVar.value.floats)
     }
 
     private func normalized(_ cohort: CohortReader, _ patients: [Int]) throws -> Tensor {
