@@ -106,7 +106,7 @@ struct SampleCommand: ParsableCommand {
             bar?.update(stage * mine.count + done, detail: "stage \(stage + 1)/\(cascade.stages.count)")
         }
         bar?.finish()
-        let gathered = try world.gatherBytes(Self.bytes(tiles), root: 0)
+        let gathered = try world.gatherBytes(DiffusionTask.bytes(tiles), root: 0)
         guard let gathered else { return }
         var all = [UInt8](repeating: 0, count: total * bytes)
         for (rank, part) in gathered.enumerated() {
@@ -153,21 +153,6 @@ struct SampleCommand: ParsableCommand {
             }
         }
         return Profiles(names: names, latents: task.encoder.encode(profiles: values).mean)
-    }
-
-    /// Tiles [n, 3, S, S] in [−1, 1] as RGB bytes [n × S × S × 3].
-    static func bytes(_ tiles: Tensor) -> [UInt8] {
-        let (n, size) = (tiles.shape[0], tiles.shape[2]), plane = size * size, values = tiles.floats
-        var out = [UInt8](repeating: 0, count: n * plane * 3)
-        for tile in 0..<n {
-            for p in 0..<plane {
-                for c in 0..<3 {
-                    let v = (values[(tile * 3 + c) * plane + p] + 1) * 127.5
-                    out[(tile * plane + p) * 3 + c] = UInt8(min(max(v.rounded(), 0), 255))
-                }
-            }
-        }
-        return out
     }
 
     private func write(_ tiles: [UInt8], size: Int, profiles: Profiles, runs: [TrainedRun], ranks: Int) throws {

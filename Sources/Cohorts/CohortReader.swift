@@ -82,6 +82,21 @@ public final class CohortReader {
                 try concatenated { try $0.read(CohortFormat.event, as: UInt8.self) }.map { $0 == 1 })
     }
 
+    /// The simulator's ground truth (nil for a cohort without it): the fractions' names and the
+    /// cell-type fractions of every patient [patients × names] and of every tile [tiles × names].
+    public func truthFractions() throws -> (names: [String], patients: [Float], tiles: [Float])? {
+        guard let names = manifest.truth, !names.isEmpty else { return nil }
+        let (patientRows, tileRows) = (try concatenated { try $0.read(CohortFormat.truthPatientFractions, as: Float.self) },
+                                       try concatenated { try $0.read(CohortFormat.truthTileFractions, as: Float.self) })
+        for (dataset, values, rows) in [(CohortFormat.truthPatientFractions, patientRows, patients), (CohortFormat.truthTileFractions, tileRows, tiles)] {
+            guard values.count == rows * names.count, values.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+                throw CohortError(file: directory.path, dataset: dataset, row: 0,
+                                  "holds \(values.count) values for \(rows) rows of \(names.count) fractions, or a negative or non-finite one: run `transcriptile data validate` on the cohort")
+            }
+        }
+        return (names, patientRows, tileRows)
+    }
+
     /// The global patient index of every tile; throws for a tile pointing outside its shard.
     public func tilePatients() throws -> [Int] {
         try manifest.shards.indices.flatMap { shard in

@@ -154,7 +154,7 @@ extension Trainable {
 
 /// The tasks a run config may name.
 public enum TaskRegistry {
-    public static var tasks: [any Trainable.Type] { [CancerTypeTask.self, ExpressionVAETask.self, SurvivalCoxTask.self, TileClassifierTask.self, MultimodalCancerTypeTask.self, DiffusionTask.self] }
+    public static var tasks: [any Trainable.Type] { [CancerTypeTask.self, ExpressionVAETask.self, SurvivalCoxTask.self, TileClassifierTask.self, MultimodalCancerTypeTask.self, TileFractionsTask.self, DiffusionTask.self] }
 
     public static var names: [String] { tasks.map { $0.name } }
 

@@ -19,11 +19,28 @@ extension TrainingRunTests {
         let (vae, vaeRun) = try train(vaeConfig, workers: 2)
         XCTAssertEqual(vae.status, 0, vae.output)
 
+        let regressorConfig = Self.scratch.appendingPathComponent("fractions-\(UUID().uuidString).yaml")
+        try """
+            task: tile-fractions
+            cohort: \(cohort.path)
+            model: {depth: 2, width: 8, dropout: 0}
+            optimizer: {lr: 0.01}
+            schedule: {warmup_steps: 5}
+            train: {steps: 60, global_batch: 32, seed: 2}
+            evaluation: {every_steps: 30}
+            liveness: {timeout_s: 30}
+            """.write(to: regressorConfig, atomically: true, encoding: .utf8)
+        let (regressor, regressorRun) = try train(regressorConfig, workers: 2, timeout: 300)
+        XCTAssertEqual(regressor.status, 0, regressor.output)
+        let fractions = try XCTUnwrap(try json(regressorRun.appendingPathComponent("summary.json"))["evaluation"] as? [String: Any])
+        XCTAssertGreaterThan(try XCTUnwrap(fractions["r"] as? Double), 0.5, "the regressor reads fractions from tiles\n" + regressor.stdout)
+        XCTAssertNotNil(fractions["r.tumour"] as? Double)
+
         let baseConfig = Self.scratch.appendingPathComponent("diffusion-base-\(UUID().uuidString).yaml")
         try """
             task: rna-cdm-diffusion
             cohort: \(cohort.path)
-            companions: {rna_encoder: \(vaeRun.path)}
+            companions: {rna_encoder: \(vaeRun.path), fraction_regressor: \(regressorRun.path)}
             model: {stage: base, image_size: 8, dim: 8, dim_mults: [1, 2], blocks_per_level: 1, attention_levels: [1], heads: 2, condition_dim: 8, timesteps: 100}
             optimizer: {lr: 0.002}
             train: {steps: 16, global_batch: 8, seed: 4, ema: {decay: 0.9}}
@@ -36,11 +53,26 @@ extension TrainingRunTests {
         let metrics = try String(contentsOf: baseRun.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
         XCTAssertTrue(metrics.contains("\"validation.loss\""), metrics)
         let plan = try json(baseRun.appendingPathComponent("run_plan.json"))
-        XCTAssertEqual((plan["companions"] as? [[String: Any]])?.first?["task"] as? String, "rna-vae")
+        XCTAssertEqual((plan["companions"] as? [[String: Any]])?.map { $0["task"] as? String }, ["rna-vae", "tile-fractions"])
+        let evaluation = try XCTUnwrap(try json(baseRun.appendingPathComponent("summary.json"))["evaluation"] as? [String: Any])
+        for key in ["fraction_correlation", "fraction_correlation_real", "fraction_correlation.tumour", "frechet_distance", "frechet_floor",
+                    "edit_effect", "edit_effect.necrosis", "edit_off_target"] {
+            XCTAssertNotNil(evaluation[key] as? Double, "\(key) in summary.json's evaluation: \(evaluation)")
+        }
+        XCTAssertEqual(evaluation["generated_tiles"] as? Double, 30 * 4, "4 tiles for each of the 30 test patients")
+        for plot in ["samples.png", "samples.svg", "editing.png"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: baseRun.appendingPathComponent(plot).path), plot)
+        }
 
         let (sr, srRun) = try train(baseConfig, workers: 2, [
-            "model.stage=super_resolution", "model.image_size=16", "model.lowres_size=8", "model.attention_levels=[1]", "train.steps=8"], timeout: 300)
+            "model.stage=super_resolution", "model.image_size=16", "model.lowres_size=8", "model.attention_levels=[1]", "train.steps=8",
+            "companions.lower_stage=\(baseRun.path)"], timeout: 300)
         XCTAssertEqual(sr.status, 0, sr.output)
+        XCTAssertNotNil((try json(srRun.appendingPathComponent("summary.json"))["evaluation"] as? [String: Any])?["frechet_distance"] as? Double,
+                        "the evaluation sampled the cascade base → super-resolution")
+        let (wrongLower, _) = try train(baseConfig, workers: 2, ["companions.lower_stage=\(baseRun.path)"])
+        XCTAssertEqual(wrongLower.status, 2, wrongLower.output)
+        XCTAssertTrue(wrongLower.stderr.contains("companions.lower_stage: that run makes 8 px tiles; this stage is a base stage"), wrongLower.stderr)
 
         let transcriptile = ProcessRunner.product("transcriptile")
         func sample(ranks: Int, _ extra: [String]) throws -> (ProcessRunner.Result, URL) {

@@ -1,3 +1,5 @@
+import Foundation
+import Tensors
 import Training
 import XCTest
 
@@ -50,4 +52,45 @@ final class LatentMetricsTests: XCTestCase {
 private func XCTAssertEqual(_ a: [Double], _ b: [Double], accuracy: Double, _ message: String, file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(a.count, b.count, message, file: file, line: line)
     for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: accuracy, message, file: file, line: line) }
+}
+
+/// The Fréchet distance against closed forms: one dimension, diagonal covariances, and a
+/// rotation of both sets (which exercises the eigensolver off the diagonal).
+final class FrechetDistanceTests: XCTestCase {
+    private func gaussian(_ n: Int, means: [Double], scales: [Double], seed: UInt64) -> [Float] {
+        let z = RandomKey(seed: seed, stream: 0).normal(n * means.count)
+        return (0..<(n * means.count)).map { Float(means[$0 % means.count] + scales[$0 % means.count] * z[$0]) }
+    }
+
+    func testClosedFormsAndRotationInvariance() {
+        let a = gaussian(4000, means: [1, 0, -2], scales: [1, 2, 0.5], seed: 1)
+        let b = gaussian(4000, means: [0, 0, -2], scales: [2, 2, 1], seed: 2)
+        XCTAssertEqual(FrechetDistance.squared(a, a, dimension: 3), 0, accuracy: 1e-9, "a set against itself")
+        // |μ₁ − μ₂|² + Σ (σ₁ − σ₂)² = 1 + 1 + 0 + 0.25, up to sampling error.
+        XCTAssertEqual(FrechetDistance.squared(a, b, dimension: 3), 2.25, accuracy: 0.15)
+        let one = gaussian(20000, means: [3], scales: [2], seed: 3), other = gaussian(20000, means: [0], scales: [1], seed: 4)
+        XCTAssertEqual(FrechetDistance.squared(one, other, dimension: 1), 9 + 1, accuracy: 0.2)
+        let (c, s) = (cos(0.7), sin(0.7))
+        func rotate(_ x: [Float]) -> [Float] {
+            stride(from: 0, to: x.count, by: 3).flatMap { i -> [Float] in
+                let (u, v, w) = (Double(x[i]), Double(x[i + 1]), Double(x[i + 2]))
+                return [Float(c * u - s * v), Float(s * u + c * v), Float(w)]
+            }
+        }
+        XCTAssertEqual(FrechetDistance.squared(rotate(a), rotate(b), dimension: 3), FrechetDistance.squared(a, b, dimension: 3), accuracy: 1e-3)
+    }
+
+    func testEigenDecompositionReassemblesTheMatrix() {
+        let m: [Double] = [4, 1, 0.5, 1, 3, -0.2, 0.5, -0.2, 2]
+        let (values, vectors) = FrechetDistance.symmetricEigen(m, 3)
+        for i in 0..<3 {
+            for j in 0..<3 {
+                let rebuilt = (0..<3).reduce(0.0) { $0 + vectors[i * 3 + $1] * values[$1] * vectors[j * 3 + $1] }
+                XCTAssertEqual(rebuilt, m[i * 3 + j], accuracy: 1e-10)
+            }
+        }
+        let root = FrechetDistance.symmetricSquareRoot(m, 3)
+        let square = FrechetDistance.multiply(root, root, 3)
+        for (x, y) in zip(square, m) { XCTAssertEqual(x, y, accuracy: 1e-10) }
+    }
 }

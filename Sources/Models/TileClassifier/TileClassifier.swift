@@ -56,6 +56,9 @@ public final class TileClassifier: Module {
 
     public var children: [any Module] { [encoder, dropout, output] }
 
+    /// The pooled features [B, features] before dropout and the output layer.
+    public func features(_ tiles: Variable) -> Variable { encoder(tiles) }
+
     /// Logits [B, classes] of `tiles` [B, 3, S, S], S ≥ `config.smallestTile`; `key` seeds dropout.
     public func callAsFunction(_ tiles: Variable, key: RandomKey) -> Variable {
         output(dropout(encoder(tiles), key: key))

@@ -27,9 +27,14 @@ public final class DiffusionTask: Trainable {
     public static let purpose = "RNA-CDM stage 2: a base or super-resolution diffusion UNet painting H&E tiles from the frozen β-VAE's RNA latent"
     public static let defaultModel = Model()
     public static let unit = SampleUnit.tile
-    public static let companions = [CompanionRequirement(
-        name: "rna_encoder", task: ExpressionVAETask.name, required: true,
-        purpose: "its encoder's latent μ of each patient's RNA, frozen, conditions every tile")]
+    public static let companions = [
+        CompanionRequirement(name: "rna_encoder", task: ExpressionVAETask.name, required: true,
+                             purpose: "its encoder's latent μ of each patient's RNA, frozen, conditions every tile"),
+        CompanionRequirement(name: "fraction_regressor", task: TileFractionsTask.name, required: false,
+                             purpose: "reads the cell-type fractions and features of generated tiles for the evaluation"),
+        CompanionRequirement(name: "lower_stage", task: name, required: false,
+                             purpose: "the stage below a super-resolution stage, so that its evaluation samples the whole cascade"),
+    ]
 
     public static func problems(in model: Model) -> [String] { model.problems() }
 
@@ -55,7 +60,9 @@ public final class DiffusionTask: Trainable {
     public let denoiser: Denoiser
     public let schedule: NoiseSchedule
     public let encoder: ExpressionVAETask
-    private let prepared: Prepared
+    /// The evaluation's frozen companions, when the config names them.
+    let regressor: TileFractionsTask?, lowerStage: DiffusionTask?
+    let prepared: Prepared
     /// Each patient's latent μ [patients × latentDim], of the run's cohort.
     private let latents: [Float]
 
@@ -66,6 +73,11 @@ public final class DiffusionTask: Trainable {
         try Self.checkSize(model, tileSize: prepared.tileSize)
         self.encoder = encoder
         self.prepared = prepared
+        regressor = try companions.model("fraction_regressor", as: TileFractionsTask.self)
+        lowerStage = try companions.model("lower_stage", as: DiffusionTask.self)
+        if let lowerStage, lowerStage.config.imageSize != model.lowresSize || model.stage != .superResolution {
+            throw TrainingError.plan("companions.lower_stage: that run makes \(lowerStage.config.imageSize) px tiles; this stage \(model.stage == .base ? "is a base stage" : "takes \(model.lowresSize) px ones")")
+        }
         latents = try encoder.encode(cohort, patients: Array(0..<cohort.patients)).mean
         denoiser = Denoiser(arena, config: model, latentDim: encoder.vae.config.latent)
         schedule = NoiseSchedule(model.schedule, timesteps: model.timesteps)
