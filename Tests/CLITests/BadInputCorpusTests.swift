@@ -135,6 +135,8 @@ final class BadInputCorpusTests: XCTestCase {
             Key(name: "run_dir", kind: .string, bad: []),
             Key(name: "train.init_from", kind: .string, bad: []),
             Key(name: "companions.rna_encoder", kind: .string, bad: []),
+            Key(name: "companions.fraction_regressor", kind: .string, bad: []),
+            Key(name: "companions.lower_stage", kind: .string, bad: []),
             Key(name: "threads_per_rank", kind: .int, bad: ["0", "-1", "1025", "99999999999999999"]),
             Key(name: "optimizer.name", kind: .string, bad: ["no-such-optimizer", "''"]),
             Key(name: "optimizer.lr", kind: .number, bad: ["0", "-1", ".inf", ".nan"]),
@@ -198,7 +200,30 @@ final class BadInputCorpusTests: XCTestCase {
             Key(name: "model.modulation.alpha", task: "multimodal-cancer-type", kind: .number, bad: ["-1", "11", ".nan", ".inf"]),
             Key(name: "model.modulation.start_step", task: "multimodal-cancer-type", kind: .int, bad: ["-1"]),
             Key(name: "model.modulation.end_step", task: "multimodal-cancer-type", kind: .int, bad: ["-1"]),
+            Key(name: "model.depth", task: "tile-fractions", kind: .int, bad: ["0", "-1", "5", "99999999999"]),
+            Key(name: "model.width", task: "tile-fractions", kind: .int, bad: ["0", "-1", "99999999999"]),
+            Key(name: "model.dropout", task: "tile-fractions", kind: .number, bad: dropout),
         ]
+        let fraction = ["-0.1", "1", ".nan", ".inf"]
+        keys += [
+            Key(name: "model.stage", kind: .string, bad: ["no-such-stage", "''"]),
+            Key(name: "model.image_size", kind: .int, bad: ["0", "-1", "7", "12", "99999999999"]),
+            Key(name: "model.lowres_size", kind: .int, bad: ["-1", "4"]),
+            Key(name: "model.dim", kind: .int, bad: ["0", "-1", "3", "1025", "99999999999"]),
+            Key(name: "model.dim_mults", kind: .intList, bad: ["[]", "[0]", "[-1]", "[1, 2, 3, 4, 5, 6, 7]", "[99999999999]"]),
+            Key(name: "model.blocks_per_level", kind: .int, bad: ["0", "-1", "9"]),
+            Key(name: "model.attention_levels", kind: .intList, bad: ["[5]", "[-1]"]),
+            Key(name: "model.heads", kind: .int, bad: ["0", "-1", "3", "65"]),
+            Key(name: "model.groups", kind: .int, bad: ["0", "-1", "3", "65"]),
+            Key(name: "model.condition_dim", kind: .int, bad: ["0", "-1", "99999999999"]),
+            Key(name: "model.schedule", kind: .string, bad: ["no-such-schedule", "''"]),
+            Key(name: "model.timesteps", kind: .int, bad: ["0", "1", "-1", "10001"]),
+            Key(name: "model.p2_gamma", kind: .number, bad: ["-1", "5", ".nan", ".inf"]),
+            Key(name: "model.condition_drop", kind: .number, bad: fraction),
+            Key(name: "model.lowres_noise_level", kind: .number, bad: fraction),
+            Key(name: "model.evaluation_patients", kind: .int, bad: ["-1", "1001"]),
+            Key(name: "model.evaluation_steps", kind: .int, bad: ["0", "-1", "1001"]),
+        ].map { key in var key = key; key.task = "rna-cdm-diffusion"; return key }
         return keys
     }()
 
@@ -512,9 +537,13 @@ private final class Fixture: @unchecked Sendable {
 
     static let taskModels = ["cancer-type": "{hidden: [16], dropout: 0.1}", "rna-vae": "{hidden: [16], latent: 4}",
                              "survival-cox": "{hidden: [16], dropout: 0.1}", "tile-classifier": "{depth: 2, width: 4}",
-                             "multimodal-cancer-type": "{depth: 2, width: 4, attention: 4, hidden: [8], features: 4, max_tiles: 2}"]
+                             "multimodal-cancer-type": "{depth: 2, width: 4, attention: 4, hidden: [8], features: 4, max_tiles: 2}",
+                             "tile-fractions": "{depth: 2, width: 4}",
+                             "rna-cdm-diffusion": "{image_size: 8, dim: 8, dim_mults: [1, 2], blocks_per_level: 1, attention_levels: [1], heads: 2, condition_dim: 8, timesteps: 20}"]
     /// Tasks whose corpus config trains on the tiled cohort (the other has no tiles).
-    static let tiledTasks: Set = ["tile-classifier", "multimodal-cancer-type"]
+    static let tiledTasks: Set = ["tile-classifier", "multimodal-cancer-type", "tile-fractions", "rna-cdm-diffusion"]
+    /// Companions of the tasks that need them (a run name of `runs`, trained first).
+    static let taskCompanions = ["rna-cdm-diffusion": "{rna_encoder: RUN(tiled-rna-vae)}"]
 
     init() throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("transcriptile-bad-input-\(getpid())")
@@ -539,13 +568,18 @@ private final class Fixture: @unchecked Sendable {
             let result = try ProcessRunner.run(ProcessRunner.product("transcriptile"), ["data", "simulate", "--out", out] + arguments, timeout: 60)
             guard result.status == 0 else { throw FixtureError("data simulate failed\n" + result.output) }
         }
-        for (task, model) in Self.taskModels {
+        // The companion a task's baseline needs (the tiled cohort's genes), then every task.
+        for (task, model) in [("tiled-rna-vae", "rna-vae", "{hidden: [16], latent: 4}")].map({ ($0.0, "task: \($0.1)\nmodel: \($0.2)") })
+            + Self.taskModels.sorted(by: { $0.key < $1.key }).map({ ($0.key, "task: \($0.key)\nmodel: \($0.value)") }) {
             let config = root.appendingPathComponent("\(task).yaml").path
+            let tiled = Self.tiledTasks.contains(task) || task.hasPrefix("tiled-")
+            let companions = Self.taskCompanions[task].map { line in
+                "companions: " + line.replacingOccurrences(of: "RUN(tiled-rna-vae)", with: runs["tiled-rna-vae"] ?? "missing") + "\n"
+            } ?? ""
             try """
-                task: \(task)
-                cohort: \(Self.tiledTasks.contains(task) ? tiledCohort : cohort)
-                model: \(model)
-                train: {steps: 2, global_batch: \(Self.tiledTasks.contains(task) ? 4 : 8)}
+                \(model)
+                cohort: \(tiled ? tiledCohort : cohort)
+                \(companions)train: {steps: 2, global_batch: \(tiled ? 4 : 8)}
                 liveness: {timeout_s: 10}
                 progress: {every_s: 1}
                 """.write(toFile: config, atomically: true, encoding: .utf8)
@@ -728,6 +762,39 @@ private final class Fixture: @unchecked Sendable {
             cli(command, option, rest + place(""), names: [option.hasPrefix("<") ? [option.trimmingCharacters(in: CharacterSet(charactersIn: "<>")), "empty", "''"] : [option, "empty"]]),
             cli(command, option, rest + place(wrongKind), names: named(wrongKind)),
         ]
+    }
+
+    /// `sample`: every option's degenerate values, against the baseline diffusion run.
+    func sampleCases() -> [Case] {
+        let base = runs["rna-cdm-diffusion"] ?? missing
+        let patient = ["--cohort", tiledCohort, "--patient", "SIM-000000"]
+        let rest = ["--base", base] + patient + ["--steps", "2", "--n", "1", "--out", fresh("samples")]
+        var cases = paths("sample", "--base", directory: true, patient + ["--out", fresh("samples")])
+        cases.append(cli("sample", "--base", ["--base", runs["rna-vae"] ?? missing] + patient + ["--out", fresh("samples")], names: [["rna-cdm-diffusion"]]))
+        cases += paths("sample", "--sr", directory: true, ["--base", base] + patient + ["--out", fresh("samples")])
+        cases.append(cli("sample", "--sr", ["--base", base, "--sr", base] + patient + ["--out", fresh("samples")], names: [["--sr"], ["super_resolution"]]))
+        cases += paths("sample", "--rna", directory: false, ["--base", base, "--out", fresh("samples")])
+        let partial = (try? file("profile.tsv", "gene\tP1\nSIM0\t5\n")) ?? missing, negative = (try? file("profile.tsv", "gene\tP1\n" + (0..<16).map { "SIM\($0)\t-1\n" }.joined())) ?? missing
+        cases.append(cli("sample", "--rna", ["--base", base, "--rna", partial, "--out", fresh("samples")], names: [["lacks 15 of the 16 genes"]]))
+        cases.append(cli("sample", "--rna", ["--base", base, "--rna", negative, "--out", fresh("samples")], names: [["negative"]]))
+        cases.append(cli("sample", "--rna", ["--base", base, "--rna", partial] + patient + ["--out", fresh("samples")], names: [["--rna"]]))
+        cases += paths("sample", "--cohort", directory: true, ["--base", base, "--patient", "SIM-000000", "--out", fresh("samples")])
+        cases.append(cli("sample", "--patient", ["--base", base, "--cohort", tiledCohort, "--patient", "nobody", "--out", fresh("samples")]))
+        cases.append(cli("sample", "--patient", ["--base", base, "--cohort", tiledCohort, "--patient", ",", "--out", fresh("samples")], names: [["--patient"]]))
+        cases += numbers("sample", "--n", ["0", "-1", "10001", "abc"], rest)
+        cases += numbers("sample", "--guidance", ["-1", "nan", "101", "abc"], rest)
+        cases += numbers("sample", "--steps", ["0", "-1", "10001"], rest)
+        cases += numbers("sample", "--seed", ["-1", "abc"], rest)
+        cases += numbers("sample", "--batch", ["0", "1025"], rest)
+        cases.append(cli("sample", "--sampler", rest + ["--sampler", "euler"]))
+        cases.append(cli("sample", "--weights", rest + ["--weights", "bogus"]))
+        cases.append(cli("sample", "--out", ["--base", base] + patient + ["--out", aFile], names: named(aFile), unchanged: [aFile]))
+        cases.append(cli("sample", "--out", ["--base", base] + patient + ["--out", ""]))
+        if let users = try? directoryHolding("results.csv") {
+            cases.append(cli("sample", "--out", ["--base", base] + patient + ["--out", users], names: [["not empty"]], unchanged: [users + "/results.csv"]))
+        }
+        cases.append(cli("sample", nil, ["--base", base, "--out", fresh("samples")], names: [["--rna"]]))
+        return cases
     }
 
     func commandCases() -> [Case] {
@@ -937,6 +1004,7 @@ private final class Fixture: @unchecked Sendable {
         cases.append(cli("encode", "--out", ["--checkpoint", run, "--out", aDirectory], names: named(aDirectory)))
         cases.append(cli("encode", "--out", ["--checkpoint", run, "--out", missing + "/latents.h5"], names: named(missing)))
         cases.append(cli("encode", nil, ["--checkpoint", run], names: [["--out"]]))
+        cases += sampleCases()
         for (command, out) in [("evaluate", fresh("evaluation")), ("encode", fresh("latents") + ".h5")] {
             cases += ["bogus", "", "EMA"].map { cli(command, "--weights", ["--checkpoint", run, "--out", out, "--weights", $0], names: [["--weights"]]) }
             // The fixture's run kept no moving average.

@@ -51,15 +51,16 @@ extension TrainingRunTests {
         XCTAssertEqual(base.status, 0, base.output)
         XCTAssertTrue(base.stdout.contains("90/30/30 train/validation/test patients (360/120/120 tiles)"), base.stdout)
         let metrics = try String(contentsOf: baseRun.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
-        XCTAssertTrue(metrics.contains("\"validation.loss\""), metrics)
+        XCTAssertTrue(metrics.contains("\"split\":\"validation\""), metrics)
         let plan = try json(baseRun.appendingPathComponent("run_plan.json"))
         XCTAssertEqual((plan["companions"] as? [[String: Any]])?.map { $0["task"] as? String }, ["rna-vae", "tile-fractions"])
         let evaluation = try XCTUnwrap(try json(baseRun.appendingPathComponent("summary.json"))["evaluation"] as? [String: Any])
         for key in ["fraction_correlation", "fraction_correlation_real", "fraction_correlation.tumour", "frechet_distance", "frechet_floor",
-                    "edit_effect", "edit_effect.necrosis", "edit_off_target"] {
+                    "edit_effect", "edit_effect.necrosis", "edit_off_target",
+                    "pretraining_gain", "pretraining_accuracy_scratch", "pretraining_accuracy_pretrained"] {
             XCTAssertNotNil(evaluation[key] as? Double, "\(key) in summary.json's evaluation: \(evaluation)")
         }
-        XCTAssertEqual(evaluation["generated_tiles"] as? Double, 30 * 4, "4 tiles for each of the 30 test patients")
+        XCTAssertEqual(evaluation["generated_tiles"] as? Double, 24 * 3, "3 tiles for each of 24 test patients (model.evaluation_patients)")
         for plot in ["samples.png", "samples.svg", "editing.png"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: baseRun.appendingPathComponent(plot).path), plot)
         }

@@ -46,12 +46,17 @@ public final class Denoiser: Module {
         /// The low-resolution input's noise level when sampling (0…1 of the schedule); training
         /// draws a level per sample uniformly in [0, 1).
         public var lowresNoiseLevel = 0.2
+        /// The end-of-run evaluation (with a fraction regressor): test patients it paints (0: none)
+        /// and its DDIM steps.
+        public var evaluationPatients = 24
+        public var evaluationSteps = 25
 
         enum CodingKeys: String, CodingKey {
             case stage, imageSize = "image_size", lowresSize = "lowres_size", dim, dimMults = "dim_mults",
                  blocksPerLevel = "blocks_per_level", attentionLevels = "attention_levels", heads, groups,
                  conditionDim = "condition_dim", schedule, timesteps, p2Gamma = "p2_gamma",
-                 conditionDrop = "condition_drop", lowresNoiseLevel = "lowres_noise_level"
+                 conditionDrop = "condition_drop", lowresNoiseLevel = "lowres_noise_level",
+                 evaluationPatients = "evaluation_patients", evaluationSteps = "evaluation_steps"
         }
 
         public init() {}
@@ -74,6 +79,8 @@ public final class Denoiser: Module {
             p2Gamma = try c.decodeIfPresent(Double.self, forKey: .p2Gamma) ?? d.p2Gamma
             conditionDrop = try c.decodeIfPresent(Double.self, forKey: .conditionDrop) ?? d.conditionDrop
             lowresNoiseLevel = try c.decodeIfPresent(Double.self, forKey: .lowresNoiseLevel) ?? d.lowresNoiseLevel
+            evaluationPatients = try c.decodeIfPresent(Int.self, forKey: .evaluationPatients) ?? d.evaluationPatients
+            evaluationSteps = try c.decodeIfPresent(Int.self, forKey: .evaluationSteps) ?? d.evaluationSteps
         }
 
         /// The channels of each level.
@@ -85,21 +92,26 @@ public final class Denoiser: Module {
             if !(1...1024).contains(dim) { problems.append("dim: must be in 1…1024, got \(dim)") }
             if !(1...6).contains(dimMults.count) { problems.append("dim_mults: must list 1 to 6 levels, got \(dimMults.count)") }
             if let bad = dimMults.first(where: { !(1...16).contains($0) }) { problems.append("dim_mults: each must be in 1…16, got \(bad)") }
+            guard problems.isEmpty else { return problems }  // the checks below multiply dim and dim_mults
             if !(1...8).contains(blocksPerLevel) { problems.append("blocks_per_level: must be in 1…8, got \(blocksPerLevel)") }
             if !(1...64).contains(groups) { problems.append("groups: must be in 1…64, got \(groups)") }
             if !(1...64).contains(heads) { problems.append("heads: must be in 1…64, got \(heads)") }
-            if let bad = channels.first(where: { $0 % groups != 0 }) { problems.append("groups: every level's channels (dim × dim_mults) must be a multiple of groups \(groups), got \(bad)") }
+            if groups > 0, let bad = channels.first(where: { $0 % groups != 0 }) { problems.append("groups: every level's channels (dim × dim_mults) must be a multiple of groups \(groups), got \(bad)") }
             if let bad = attentionLevels.first(where: { !dimMults.indices.contains($0) }) {
                 problems.append("attention_levels: levels are 0…\(dimMults.count - 1) (one per dim_mults entry), got \(bad)")
             }
-            for level in attentionLevels where dimMults.indices.contains(level) && channels[level] % heads != 0 {
-                problems.append("heads: level \(level)'s \(channels[level]) channels must be a multiple of heads \(heads)")
+            // The middle attends too: the last level's channels split into the heads as well.
+            for level in Set(attentionLevels + [dimMults.count - 1]).sorted() where dimMults.indices.contains(level) && heads > 0 && channels[level] % heads != 0 {
+                problems.append("heads: level \(level)'s \(channels[level]) channels must be a multiple of heads \(heads) (it attends)")
             }
+            if let widest = channels.max(), widest > 4096 { problems.append("dim: dim × dim_mults must stay within 4096 channels, got \(widest)") }
             if !(1...4096).contains(conditionDim) { problems.append("condition_dim: must be in 1…4096, got \(conditionDim)") }
             if !(2...10_000).contains(timesteps) { problems.append("timesteps: must be in 2…10000, got \(timesteps)") }
             if !(0...4).contains(p2Gamma) { problems.append("p2_gamma: must be in 0…4, got \(p2Gamma)") }
             if !(0..<1).contains(conditionDrop) { problems.append("condition_drop: must be in [0, 1), got \(conditionDrop)") }
             if !(0..<1).contains(lowresNoiseLevel) { problems.append("lowres_noise_level: must be in [0, 1), got \(lowresNoiseLevel)") }
+            if !(0...1000).contains(evaluationPatients) { problems.append("evaluation_patients: must be in 0…1000, got \(evaluationPatients)") }
+            if !(1...1000).contains(evaluationSteps) { problems.append("evaluation_steps: must be in 1…1000, got \(evaluationSteps)") }
             let factor = 1 << max(0, dimMults.count - 1)
             if !(4...1024).contains(imageSize) || imageSize % factor != 0 {
                 problems.append("image_size: must be in 4…1024 and a multiple of \(factor) (the UNet halves it \(dimMults.count - 1) times), got \(imageSize)")

@@ -9,10 +9,11 @@ import Tensors
 /// `lower_stage` companions), read by the frozen `fraction_regressor`, and compared with the
 /// patients' true fractions and real tiles.
 extension DiffusionTask {
-    /// How much the evaluation generates (fixed: the figures of two runs compare).
+    /// How much the evaluation generates beyond `model.evaluation_patients` and
+    /// `model.evaluation_steps` (fixed, so that the figures of two runs compare).
     enum EvaluationSize {
-        static let patients = 32, tilesPerPatient = 4, editPatients = 8, editTiles = 2
-        static let steps = 50, guidance = 3.0
+        static let tilesPerPatient = 3, editPatients = 6, editTiles = 2, pretrainingPatients = 32
+        static let guidance = 3.0
         /// Marker genes per cell type, and how much an edit multiplies their counts.
         static let markers = 10, editFactor: Float = 4
     }
@@ -25,7 +26,7 @@ extension DiffusionTask {
     /// Generated tiles (RGB bytes at the regressor's size) for `latents` [n × latentDim], tile i
     /// from key (seed 0, sample `first + i`); smaller tiles are upsampled bilinearly.
     func generate(latents: [Float], count: Int, first: Int, regressorSize: Int) throws -> [UInt8] {
-        let cascade = DiffusionCascade(stages: cascadeStages, kind: .ddim, steps: EvaluationSize.steps, guidance: EvaluationSize.guidance)
+        let cascade = DiffusionCascade(stages: cascadeStages, kind: .ddim, steps: config.evaluationSteps, guidance: EvaluationSize.guidance)
         if let mismatch = cascade.mismatch { throw TrainingError.plan("companions.lower_stage: \(mismatch)") }
         let keys = (0..<count).map { RandomKey(seed: 0, stream: RandomStream.step, sample: UInt32(first + $0)) }
         let tiles = cascade.sample(latents: Tensor(shape: [count, latentDim], values: latents), tileKeys: keys)
@@ -59,10 +60,10 @@ extension DiffusionTask {
         return out
     }
 
-    /// The evaluation (with a `fraction_regressor`), on up to `EvaluationSize.patients` target
+    /// The evaluation (with a `fraction_regressor`), on up to `model.evaluation_patients` target
     /// patients; see Docs/Models.md for what each figure means.
     public func finalEvaluation(_ set: EvaluationSet, into directory: URL) throws -> [String: Double] {
-        guard let regressor, !set.targetPatients.isEmpty else { return [:] }
+        guard let regressor, !set.targetPatients.isEmpty, config.evaluationPatients > 0 else { return [:] }
         guard let truth = try set.target.truthFractions(), truth.names == regressor.cellTypes else {
             throw TrainingError.unsuitableCohort("\(set.target.directory.path) has no /truth fractions of the regressor's cell types (\(regressor.cellTypes.joined(separator: ", "))); the diffusion evaluation needs a simulated cohort")
         }
@@ -70,7 +71,7 @@ extension DiffusionTask {
         guard size % config.imageSize == 0, set.target.manifest.tileSize == prepared.tileSize else {
             throw TrainingError.unsuitableCohort("the fraction regressor reads \(size) px tiles; this stage makes \(config.imageSize) px ones, which must divide it, from a cohort of \(prepared.tileSize) px tiles")
         }
-        let patients = Array(set.targetPatients.prefix(EvaluationSize.patients)), n = EvaluationSize.tilesPerPatient
+        let patients = Array(set.targetPatients.prefix(config.evaluationPatients)), n = EvaluationSize.tilesPerPatient
         let profiles = try set.target.expression(patients)
         let latents = encoder.encode(profiles: profiles).mean
         let generated = try generate(latents: patients.indices.flatMap { p in Array(repeating: latents[(p * d)..<((p + 1) * d)], count: n).joined() },
@@ -134,6 +135,27 @@ extension DiffusionTask {
         figures["edit_off_target"] = offTarget.reduce(0, +) / Double(k)
         try ImageGrid(title: "One tile of \(try set.target.patientIDs()[editPatients[0]]), its RNA edited (the same noise)", tiles: strip,
                       columns: strip.count, cellSize: 96).write(to: directory.appendingPathComponent("editing"))
+        // 4. Pretraining a tile classifier on tiles painted from training patients' RNA.
+        let types = try set.target.cancerTypes(), referenceTypes = try set.reference.cancerTypes()
+        let painted = Array(set.referencePatients.prefix(EvaluationSize.pretrainingPatients))
+        let paintedLatents = encoder.encode(profiles: try set.reference.expression(painted)).mean
+        let paintedTiles = try generate(latents: painted.indices.flatMap { p in Array(repeating: paintedLatents[(p * d)..<((p + 1) * d)], count: n).joined() },
+                                        count: painted.count * n, first: 1 << 21, regressorSize: size)
+        let sharePatients = set.referencePatients.enumerated().filter { $0.offset % 10 == 5 }.map(\.element)
+        let referenceOwners = try set.reference.tilePatients()
+        let shareTiles = try set.reference.samples(.tile, of: sharePatients)
+        let share = SyntheticPretraining.Tiles(pixels: realAtStageSize(try shareTiles.flatMap { try set.reference.tile($0) }, regressorSize: size),
+                                               labels: shareTiles.map { referenceTypes[referenceOwners[$0]] })
+        let test = SyntheticPretraining.Tiles(pixels: real, labels: realTiles.indices.flatMap { p in Array(repeating: types[patients[p]], count: realTiles[p].count) })
+        let classes = max(referenceTypes.max() ?? 0, types.max() ?? 0) + 1
+        if !share.labels.isEmpty, classes >= 2 {
+            let accuracy = SyntheticPretraining.measure(generated: .init(pixels: paintedTiles, labels: painted.flatMap { Array(repeating: referenceTypes[$0], count: n) }),
+                                                        share: share, test: test, size: size, classes: classes, seed: 1)
+            figures["pretraining_accuracy_scratch"] = accuracy.scratch
+            figures["pretraining_accuracy_pretrained"] = accuracy.pretrained
+            figures["pretraining_gain"] = accuracy.pretrained - accuracy.scratch
+            figures["pretraining_share_tiles"] = Double(share.labels.count)
+        }
         try panel(generated: generated, real: real, realCounts: realTiles.map(\.count), ids: try set.target.patientIDs(), patients: patients, size: size, into: directory)
         return figures
     }
