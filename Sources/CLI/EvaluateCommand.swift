@@ -52,7 +52,7 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         let trained = try trainedRun.open()
         let reference = try trained.runCohort()
-        let set: EvaluationSet
+        var set: EvaluationSet
         if let cohort {
             let target = try trained.otherCohort(URL(fileURLWithPath: cohort))
             set = EvaluationSet(reference: reference, referencePatients: trained.plan.split.train, target: target,
@@ -60,6 +60,12 @@ struct EvaluateCommand: ParsableCommand {
         } else {
             set = EvaluationSet(reference: reference, referencePatients: trained.plan.split.train, target: reference,
                                 targetPatients: trained.plan.split.test, name: "test split")
+        }
+        var lastNote = Date.distantPast
+        set.progress = { detail in
+            guard Date().timeIntervalSince(lastNote) >= 10 else { return }
+            lastNote = Date()
+            Console.error("evaluation: \(detail)\n")
         }
         let directory = URL(fileURLWithPath: out ?? trained.directory.appendingPathComponent(cohort.map { "evaluation-" + URL(fileURLWithPath: $0).lastPathComponent } ?? "evaluation").path)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

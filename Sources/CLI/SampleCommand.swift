@@ -103,7 +103,7 @@ struct SampleCommand: ParsableCommand {
         let latents = Tensor(shape: [mine.count, d], values: mine.flatMap { profiles.latents[(($0 / n) * d)..<(($0 / n + 1) * d)] })
         let keys = mine.map { RandomKey(seed: UInt64(seed), stream: RandomStream.step, sample: UInt32(truncatingIfNeeded: $0)) }
         let tiles = cascade.sample(latents: latents, tileKeys: keys) { stage, done in
-            bar?.update(stage * mine.count + done, detail: "stage \(stage + 1)/\(cascade.stages.count)")
+            bar?.update(stage * mine.count + Int(done), detail: "stage \(stage + 1)/\(cascade.stages.count)")
         }
         bar?.finish()
         let gathered = try world.gatherBytes(DiffusionTask.bytes(tiles), root: 0)

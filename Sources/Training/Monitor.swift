@@ -135,6 +135,7 @@ final class Monitor {
             // Ordered within a step: its exchange (1), its end (2), then an evaluation or checkpoint after it (3).
             position[beat.worker] = (beat.step, beat.phase == "exchange" ? 1 : 3,
                                      "\(beat.phase == "exchange" ? "waiting in the gradient exchange of" : beat.phase + " at") step \(beat.step)")
+            if beat.phase.hasPrefix("final evaluation: ") { progress.note(beat.phase) }
         case .failure:
             let failure = try decoder.decode(Failure.self, from: bytes)
             progress.finish()

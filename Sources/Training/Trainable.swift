@@ -120,9 +120,14 @@ public struct EvaluationSet {
     public var target: CohortReader, targetPatients: [Int]
     /// For titles: "test split" or the other cohort's name.
     public var name: String
+    /// Where a long evaluation says how far it is ("painting tiles 40/72"), every few seconds at
+    /// most: the runtime's liveness watch hears it, and the user sees it.
+    public var progress: (String) -> Void
 
-    public init(reference: CohortReader, referencePatients: [Int], target: CohortReader, targetPatients: [Int], name: String) {
+    public init(reference: CohortReader, referencePatients: [Int], target: CohortReader, targetPatients: [Int], name: String,
+                progress: @escaping (String) -> Void = { _ in }) {
         (self.reference, self.referencePatients, self.target, self.targetPatients, self.name) = (reference, referencePatients, target, targetPatients, name)
+        self.progress = progress
     }
 }
 

@@ -207,8 +207,16 @@ final class WorkerLoop<T: Trainable> {
         task.setTraining(false)
         defer { task.setTraining(true) }
         let reader = try CohortReader(directory: cohort)
+        var lastNote = 0.0
+        // A long evaluation (diffusion sampling) tells the coordinator how far it is: progress
+        // for the liveness watch, and a line for the user.
+        let progress: (String) -> Void = { [self] detail in
+            guard now() - lastNote >= 10 else { return }
+            lastNote = now()
+            try? send(Beat(worker: rank, step: step, phase: "final evaluation: \(detail)"), .beat)
+        }
         return try task.finalEvaluation(EvaluationSet(reference: reader, referencePatients: plan.split.train, target: reader,
-                                                      targetPatients: plan.split.test, name: "test split"),
+                                                      targetPatients: plan.split.test, name: "test split", progress: progress),
                                         into: URL(fileURLWithPath: plan.runDirectory))
     }
 

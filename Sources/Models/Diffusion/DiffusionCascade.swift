@@ -43,8 +43,9 @@ public struct DiffusionCascade {
 
     /// Tiles [n, 3, S, S] in [−1, 1] for `latents` [n, latentDim]; tile i draws every random
     /// number from `tileKeys[i]` (its seed and sample), so it is the same in any batch and on any
-    /// worker. `progress(stage, tilesDone)` after each batch of each stage.
-    public func sample(latents: Tensor, tileKeys: [RandomKey], progress: (Int, Int) -> Void = { _, _ in }) -> Tensor {
+    /// worker. `progress(stage, tilesDone)` after every denoising step (a batch's tiles count in
+    /// proportion to its steps done).
+    public func sample(latents: Tensor, tileKeys: [RandomKey], progress: (Int, Double) -> Void = { _, _ in }) -> Tensor {
         let n = tileKeys.count, d = latents.count / max(1, n)
         let latentValues = latents.floats
         var previous: [Float] = []
@@ -75,11 +76,11 @@ public struct DiffusionCascade {
                     }
                     (lowres, lowresStep) = (Tensor(shape: [rows.count, 3, size, size], values: noised), Double(step))
                 }
-                let tiles = sampler.sample(keys: keys, size: size) { x, t in
+                let visited = Double(sampler.visited.count)
+                let tiles = sampler.sample(keys: keys, size: size, predict: { x, t in
                     predict(stage.denoiser, x: x, t: t, latents: z, lowres: lowres, lowresStep: lowresStep)
-                }
+                }, progress: { done in progress(index, Double(rows.lowerBound) + Double(rows.count) * Double(done) / visited) })
                 out += tiles.floats
-                progress(index, rows.upperBound)
             }
             previous = out
         }

@@ -19,8 +19,11 @@ public enum SyntheticPretraining {
 
     public static let steps = 150, batch = 32, lr = 3e-3
 
-    /// (scratch, pretrained) test accuracy.
-    public static func measure(generated: Tiles, share: Tiles, test: Tiles, size: Int, classes: Int, seed: UInt64) -> (scratch: Double, pretrained: Double) {
+    /// (scratch, pretrained) test accuracy; `progress(done, total)` every few steps.
+    public static func measure(generated: Tiles, share: Tiles, test: Tiles, size: Int, classes: Int, seed: UInt64,
+                               progress: (Int, Int) -> Void = { _, _ in }) -> (scratch: Double, pretrained: Double) {
+        var done = 0
+        let total = 3 * steps
         let bytes = size * size * 3
         let normalizer = TileNormalizer(measuring: (0..<share.labels.count).map { Array(share.pixels[($0 * bytes)..<(($0 + 1) * bytes)]) })
         func run(_ stages: [Tiles]) -> Double {
@@ -38,6 +41,8 @@ public enum SyntheticPretraining {
                     arena.zeroGradients()
                     Loss.crossEntropy(network(x, key: key), labels: rows.map { tiles.labels[$0] }).backward()
                     adam.step(parameters: arena.values, gradients: arena.gradients, lr: lr)
+                    done += 1
+                    if done % 10 == 0 { progress(done, total) }
                 }
             }
             network.setTraining(false)

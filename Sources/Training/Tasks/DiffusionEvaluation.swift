@@ -25,11 +25,14 @@ extension DiffusionTask {
 
     /// Generated tiles (RGB bytes at the regressor's size) for `latents` [n × latentDim], tile i
     /// from key (seed 0, sample `first + i`); smaller tiles are upsampled bilinearly.
-    func generate(latents: [Float], count: Int, first: Int, regressorSize: Int) throws -> [UInt8] {
+    func generate(latents: [Float], count: Int, first: Int, regressorSize: Int, _ what: String, progress: (String) -> Void) throws -> [UInt8] {
         let cascade = DiffusionCascade(stages: cascadeStages, kind: .ddim, steps: config.evaluationSteps, guidance: EvaluationSize.guidance)
         if let mismatch = cascade.mismatch { throw TrainingError.plan("companions.lower_stage: \(mismatch)") }
         let keys = (0..<count).map { RandomKey(seed: 0, stream: RandomStream.step, sample: UInt32(first + $0)) }
-        let tiles = cascade.sample(latents: Tensor(shape: [count, latentDim], values: latents), tileKeys: keys)
+        let stages = cascade.stages.count
+        let tiles = cascade.sample(latents: Tensor(shape: [count, latentDim], values: latents), tileKeys: keys) { stage, done in
+            progress("painting \(what): stage \(stage + 1)/\(stages), \(Int(done))/\(count) tiles")
+        }
         return Self.bytes(resized(tiles, to: regressorSize))
     }
 
@@ -75,7 +78,7 @@ extension DiffusionTask {
         let profiles = try set.target.expression(patients)
         let latents = encoder.encode(profiles: profiles).mean
         let generated = try generate(latents: patients.indices.flatMap { p in Array(repeating: latents[(p * d)..<((p + 1) * d)], count: n).joined() },
-                                     count: patients.count * n, first: 0, regressorSize: size)
+                                     count: patients.count * n, first: 0, regressorSize: size, "test patients' tiles", progress: set.progress)
         let owners = try set.target.tilePatients()
         var realTiles = [[Int]](repeating: [], count: patients.count)
         let position = Dictionary(uniqueKeysWithValues: patients.enumerated().map { ($1, $0) })
@@ -115,7 +118,7 @@ extension DiffusionTask {
         func tiles(of profiles: [Float]) throws -> (pixels: [UInt8], fractions: [Float]) {
             let z = encoder.encode(profiles: profiles).mean
             let generated = try generate(latents: editPatients.indices.flatMap { p in Array(repeating: z[(p * d)..<((p + 1) * d)], count: m).joined() },
-                                         count: editPatients.count * m, first: 1 << 20, regressorSize: size)
+                                         count: editPatients.count * m, first: 1 << 20, regressorSize: size, "edited RNA's tiles", progress: set.progress)
             return (generated, regressor.predict(generated).fractions)
         }
         let (original, before) = try tiles(of: editProfiles)
@@ -140,7 +143,7 @@ extension DiffusionTask {
         let painted = Array(set.referencePatients.prefix(EvaluationSize.pretrainingPatients))
         let paintedLatents = encoder.encode(profiles: try set.reference.expression(painted)).mean
         let paintedTiles = try generate(latents: painted.indices.flatMap { p in Array(repeating: paintedLatents[(p * d)..<((p + 1) * d)], count: n).joined() },
-                                        count: painted.count * n, first: 1 << 21, regressorSize: size)
+                                        count: painted.count * n, first: 1 << 21, regressorSize: size, "training patients' tiles", progress: set.progress)
         let sharePatients = set.referencePatients.enumerated().filter { $0.offset % 10 == 5 }.map(\.element)
         let referenceOwners = try set.reference.tilePatients()
         let shareTiles = try set.reference.samples(.tile, of: sharePatients)
@@ -150,7 +153,9 @@ extension DiffusionTask {
         let classes = max(referenceTypes.max() ?? 0, types.max() ?? 0) + 1
         if !share.labels.isEmpty, classes >= 2 {
             let accuracy = SyntheticPretraining.measure(generated: .init(pixels: paintedTiles, labels: painted.flatMap { Array(repeating: referenceTypes[$0], count: n) }),
-                                                        share: share, test: test, size: size, classes: classes, seed: 1)
+                                                        share: share, test: test, size: size, classes: classes, seed: 1) { done, total in
+                set.progress("training tile classifiers: step \(done)/\(total)")
+            }
             figures["pretraining_accuracy_scratch"] = accuracy.scratch
             figures["pretraining_accuracy_pretrained"] = accuracy.pretrained
             figures["pretraining_gain"] = accuracy.pretrained - accuracy.scratch
