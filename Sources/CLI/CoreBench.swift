@@ -22,7 +22,10 @@ struct CoreBench: ParsableCommand {
             channels 32/64/128, batch 16; (c) MLP 5000→512→128→1 with Cox loss, batch 256; \
             (d) the tile-classifier task's CNN (depth 3, width 16, 4 classes) on 32 tiles of 64×64 \
             bytes, scaled and turned by a TileNormalizer — one step = forward + backward + AdamW. \
-            "tile-cnn-parts" times that step's pieces one by one. All figures are medians of --repeats runs.
+            "tile-cnn-parts" times that step's pieces one by one. (e) RNA-CDM's base denoiser at demo \
+            size (32×32, dim 32, levels ×1 ×2 ×4, attention at 16² and 8², condition 64), batch 16, \
+            P2-weighted ε loss; "sample-denoiser" is one guided sampling step of 16 tiles (32 rows \
+            forward). All figures are medians of --repeats runs.
             """)
 
     @Option(help: "BLAS threads (default: OPENBLAS_NUM_THREADS, else OpenBLAS's own choice).")
@@ -63,9 +66,10 @@ struct CoreBench: ParsableCommand {
         guard !layersOnly else { return }
         let models: [(String, Int, () -> ReferenceModel)] = [
             ("vae-mlp-5000", 64, { ReferenceVAE() }), ("unet-64x64", 16, { ReferenceUNet() }), ("cox-mlp-5000", 256, { ReferenceCox() }),
-            ("tile-cnn-64x64", 32, { ReferenceTileCNN() }),
+            ("tile-cnn-64x64", 32, { ReferenceTileCNN() }), ("denoiser-32x32", 16, { ReferenceDenoiser() }),
         ]
         for (name, batch, make) in models where selected("step-\(name)") { step(name, batch, make(), table) }
+        if selected("sample-denoiser-32x32") { sampling(table) }
         if selected("tile-cnn-parts") { tileParts(table) }
     }
 
@@ -155,6 +159,15 @@ struct CoreBench: ParsableCommand {
         }
         table.row(case: "step-\(name)-b\(batch)", values: [seconds * 1e3, "ms/step", "-", "-"], value: seconds * 1e3, unit: "ms/step")
         table.note("\(name): \(model.arena.count) parameters, \(Int(Double(batch) / seconds)) samples/s")
+    }
+
+    /// One guided denoising step of the reference denoiser's 16 tiles (32 rows through the
+    /// network), and what it means in tiles per second at 50 steps.
+    private func sampling(_ table: BenchTable) {
+        let model = ReferenceDenoiser()
+        let seconds = median { _ = model.guidedForward() }
+        table.row(case: "sample-denoiser-32x32-b16", values: [seconds * 1e3, "ms/step", "-", "-"], value: seconds * 1e3, unit: "ms/step")
+        table.note(String(format: "sample-denoiser-32x32: %.1f tiles/s at 50 guided steps", 16 / (50 * seconds)))
     }
 
     /// The median wall time of `repeats` runs of `body`, after one warm-up run.

@@ -76,3 +76,47 @@ final class ReferenceCox: ReferenceModel {
         return Loss.coxPartialLikelihood(risk: risk, times: times, events: events)
     }
 }
+
+/// (e) RNA-CDM's base denoiser as the demo trains it (cluster-configs/runs/demo-rna-cdm-base.yaml:
+/// 32×32 tiles, dim 32, levels ×1 ×2 ×4, one block per level, attention at levels 1 and 2 and
+/// in the middle, 4 heads, condition 64, a 32-d latent), batch 16: the P2-weighted ε loss of
+/// fixed noised tiles at fixed timesteps, one in ten without its RNA.
+final class ReferenceDenoiser: ReferenceModel {
+    static var demoConfig: Denoiser.Config {
+        var config = Denoiser.Config()
+        (config.imageSize, config.dim, config.dimMults, config.blocksPerLevel, config.attentionLevels, config.conditionDim) = (32, 32, [1, 2, 4], 1, [1, 2], 64)
+        return config
+    }
+
+    let arena = ParameterArena(seed: 1)
+    let denoiser: Denoiser
+    let x: Tensor, noise: Tensor, latents: Tensor, timesteps: [Double], keep: [Bool], weights: [Double]
+
+    init(batch: Int = 16) {
+        let config = Self.demoConfig
+        denoiser = Denoiser(arena, config: config, latentDim: 32)
+        arena.seal()
+        let count = batch * 3 * config.imageSize * config.imageSize, shape = [batch, 3, config.imageSize, config.imageSize]
+        x = Tensor(shape: shape, values: RandomKey(seed: 2, stream: RandomStream.syntheticInputs).normal(count))
+        noise = Tensor(shape: shape, values: RandomKey(seed: 3, stream: RandomStream.syntheticInputs).normal(count))
+        latents = Tensor(shape: [batch, 32], values: RandomKey(seed: 4, stream: RandomStream.syntheticInputs).normal(batch * 32))
+        let schedule = NoiseSchedule(.cosine, timesteps: 1000)
+        timesteps = (0..<batch).map { Double($0 * 997 % 1000) }
+        keep = (0..<batch).map { $0 % 10 != 9 }
+        weights = timesteps.map { schedule.p2Weight(Int($0), gamma: 0.5) }
+    }
+
+    func loss() -> Variable {
+        Denoiser.weightedLoss(denoiser(Variable(x), timesteps: timesteps, latents: latents, keep: keep), noise: noise, weights: weights)
+    }
+
+    /// One guided sampling step's network work: both halves (with and without RNA) of `x` at once.
+    func guidedForward() -> Tensor {
+        let b = x.shape[0]
+        let twice = { (y: Tensor) in Tensor(shape: [2 * b] + Array(y.shape.dropFirst()), values: y.floats + y.floats) }
+        return GradMode.withoutGradients {
+            denoiser(Variable(twice(x)), timesteps: Array(repeating: 500, count: 2 * b), latents: twice(latents),
+                     keep: Array(repeating: true, count: b) + Array(repeating: false, count: b)).value
+        }
+    }
+}

@@ -48,7 +48,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Denoising steps per stage (at most the schedule's timesteps).")
     var steps = 100
     @Option(help: "ddpm (ancestral) or ddim (deterministic).")
-    var sampler = "ddim"
+    var sampler = "ddpm"
     @Option(help: "Seed of the tiles' noise.")
     var seed = 1
     @Option(help: "Tiles through the network at once.")
@@ -92,7 +92,7 @@ struct SampleCommand: ParsableCommand {
         }
         let tasks = try runs.map { try $0.task(DiffusionTask.self, cohort: try $0.runCohort()) }
         let cascade = DiffusionCascade(stages: tasks.map { .init(denoiser: $0.denoiser, schedule: $0.schedule) },
-                                       kind: DiffusionSampler.Kind(rawValue: sampler) ?? .ddim, steps: steps, guidance: guidance, batch: batch)
+                                       kind: DiffusionSampler.Kind(rawValue: sampler) ?? .ddpm, steps: steps, guidance: guidance, batch: batch)
         if let mismatch = cascade.mismatch { throw ValidationError("--base/--sr do not chain: \(mismatch)") }
         let profiles = try conditioning(tasks[0], runs[0])
         let d = tasks[0].latentDim, total = profiles.names.count * n
@@ -176,8 +176,8 @@ struct SampleCommand: ParsableCommand {
                              ("steps", "\(steps)"), ("sampler", sampler), ("seed", "\(seed)"), ("source", rna ?? cohort ?? "")] {
             try file.setAttribute("/", key, value)
         }
-        try ImageGrid(title: "Tiles painted from RNA (guidance \(guidance), \(steps) \(sampler) steps)", tiles: sheet, columns: min(n, 8),
-                      cellSize: Double(max(64, size))).write(to: directory.appendingPathComponent("contact_sheet"))
+        try ImageGrid(title: "Painted from RNA (s = \(guidance), \(steps) \(sampler) steps)", tiles: sheet, columns: min(n, 8),
+                      cellSize: Double(max(128, size))).write(to: directory.appendingPathComponent("contact_sheet"))
         print("\(out): \(ids.count) tiles of \(size) px from \(profiles.names.count) profile(s) on \(ranks) rank(s): tiles/*.png, samples.h5, contact_sheet.png/.svg")
     }
 }

@@ -83,16 +83,17 @@ class DenoiserTwin:
     stage, so that every part (time, low-resolution noise level, null condition, cross-attention,
     skip convolutions) is in the graph."""
 
-    def __init__(self, dim=8, mults=(1, 2), blocks=1, attention_levels=(1,), heads=2, groups=4, cond=6, latent=5):
-        self.p, self.dim, self.heads, self.groups = {}, dim, heads, groups
+    def __init__(self, dim=8, mults=(1, 2), blocks=1, attention_levels=(1,), heads=2, groups=4, cond=6, latent=5, sr=True):
+        self.p, self.dim, self.heads, self.groups, self.sr = {}, dim, heads, groups, sr
         self.mults, self.blocks, self.levels = mults, blocks, set(attention_levels)
         e = 4 * dim
         self.linear("time.0", dim, e); self.linear("time.1", e, e)
-        self.linear("lowres_time.0", dim, e); self.linear("lowres_time.1", e, e)
+        if sr:
+            self.linear("lowres_time.0", dim, e); self.linear("lowres_time.1", e, e)
         self.linear("condition", latent, cond); self.linear("condition_embedding", cond, e); self.linear("time_token", e, cond)
         self.p["null_condition"] = rnd(1, cond, scale=0.5)
         ch = [dim * m for m in mults]
-        self.conv("unet.stem", 6, ch[0], 3)
+        self.conv("unet.stem", 6 if sr else 3, ch[0], 3)
         prev = ch[0]
         for level, c in enumerate(ch):
             self.stage(f"unet.down{level}", level, prev, c, e, cond)
@@ -111,6 +112,11 @@ class DenoiserTwin:
         self.conv("unet.head.conv", prev, 3, 3)
         for v in self.p.values():
             v.requires_grad_()
+
+    def to(self, dtype):
+        """The same weights in `dtype` (the benchmark runs float32)."""
+        self.p = {k: v.detach().to(dtype).requires_grad_() for k, v in self.p.items()}
+        return self
 
     def linear(self, name, i, o, bias=True):
         self.p[name + ".weight"] = rnd(o, i, scale=1 / i ** 0.5)
@@ -189,18 +195,21 @@ class DenoiserTwin:
 
     def sinusoid(self, steps):
         half = self.dim // 2
-        f = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float64) / half)
-        a = torch.tensor(steps, dtype=torch.float64)[:, None] * f[None]
+        dtype = self.p["time.0.weight"].dtype
+        f = torch.exp(-math.log(10000) * torch.arange(half, dtype=dtype) / half)
+        a = torch.tensor(steps, dtype=dtype)[:, None] * f[None]
         return torch.cat([torch.sin(a), torch.cos(a)], dim=1)
 
-    def __call__(self, x, steps, latents, keep, lowres, lowres_steps):
+    def __call__(self, x, steps, latents, keep, lowres=None, lowres_steps=None):
         temb = self.L("time.1", F.silu(self.L("time.0", self.sinusoid(steps))))
-        mask = torch.tensor([[1.0] if k else [0.0] for k in keep], dtype=torch.float64)
+        mask = torch.tensor([[1.0] if k else [0.0] for k in keep], dtype=x.dtype)
         cond = self.L("condition", latents) * mask + self.p["null_condition"] * (1 - mask)
         e = temb + self.L("condition_embedding", cond)
-        e = e + self.L("lowres_time.1", F.silu(self.L("lowres_time.0", self.sinusoid(lowres_steps))))
+        if self.sr:
+            e = e + self.L("lowres_time.1", F.silu(self.L("lowres_time.0", self.sinusoid(lowres_steps))))
+            x = torch.cat([x, lowres], dim=1)
         context = torch.stack([cond, self.L("time_token", temb)], dim=1)
-        h, skips = self.C("unet.stem", torch.cat([x, lowres], dim=1)), []
+        h, skips = self.C("unet.stem", x), []
         for level in range(len(self.mults)):
             h = self.run_stage(f"unet.down{level}", level, h, e, context)
             if level < len(self.mults) - 1:

@@ -9,12 +9,18 @@ mode; a model step = zero_grad + forward + backward + AdamW).
 A comparison tool only: Transcriptile never depends on PyTorch.
 """
 import argparse
+import math
+import os
 import statistics
+import sys
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Tests", "Fixtures"))
+from make_model_fixtures import DenoiserTwin  # noqa: E402  (the twin the golden test checks)
 
 
 class VAE(nn.Module):
@@ -113,6 +119,30 @@ class TileCNN(nn.Module):
         return F.cross_entropy(self.net(x), labels)
 
 
+class Denoiser:
+    """RNA-CDM's base denoiser at demo size, as `bench core` builds it (ReferenceDenoiser): the
+    functional twin the golden test checks (Tests/Fixtures/make_model_fixtures.py), in float32."""
+
+    def __init__(self, batch=16):
+        self.twin = DenoiserTwin(dim=32, mults=(1, 2, 4), blocks=1, attention_levels=(1, 2), heads=4, groups=8, cond=64,
+                                 latent=32, sr=False).to(torch.float32)
+        self.steps = [float(i * 997 % 1000) for i in range(batch)]
+        self.keep = [i % 10 != 9 for i in range(batch)]
+        alpha = torch.cos((torch.tensor(self.steps) / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2  # ≈ the cosine schedule's ᾱ
+        self.weights = ((1 + alpha / (1 - alpha)) ** -0.5).clamp(max=1)[:, None, None, None]
+
+    def parameters(self):
+        return list(self.twin.p.values())
+
+    def loss(self, x, noise, latents):
+        return (((self.twin(x, self.steps, latents, self.keep) - noise) ** 2) * self.weights).mean()
+
+    def guided(self, x, latents):
+        """One guided sampling step's network work: 2 × batch rows, no gradients."""
+        with torch.no_grad():
+            return self.twin(torch.cat([x, x]), self.steps * 2, torch.cat([latents, latents]), [True] * len(x) + [False] * len(x))
+
+
 def median_seconds(step, repeats):
     step()
     times = []
@@ -156,6 +186,8 @@ def main():
         ("step-tile-cnn-64x64-b32", "ms/step",
          model_step(TileCNN(), torch.randint(0, 256, (32, 64, 64, 3), dtype=torch.uint8), torch.randint(0, 8, (32,)).tolist(),
                     torch.randint(0, 4, (32,)))),
+        ("step-denoiser-32x32-b16", "ms/step", model_step(Denoiser(), torch.randn(16, 3, 32, 32), torch.randn(16, 3, 32, 32), torch.randn(16, 32))),
+        ("sample-denoiser-32x32-b16", "ms/step", (lambda d, x, z: lambda: d.guided(x, z))(Denoiser(), torch.randn(16, 3, 32, 32), torch.randn(16, 32))),
         ("batchnorm2d-b32-c16-64x64-fwd+bwd", "ms", layer_step(nn.BatchNorm2d(16), torch.randn(32, 16, 64, 64))),
         ("groupnorm8-b32-c16-64x64-fwd+bwd", "ms", layer_step(nn.GroupNorm(8, 16), torch.randn(32, 16, 64, 64))),
     ]

@@ -47,7 +47,7 @@ public final class Denoiser: Module {
         /// draws a level per sample uniformly in [0, 1).
         public var lowresNoiseLevel = 0.2
         /// The end-of-run evaluation (with a fraction regressor): test patients it paints (0: none)
-        /// and its DDIM steps.
+        /// and its DDPM steps.
         public var evaluationPatients = 24
         public var evaluationSteps = 25
 
@@ -156,6 +156,12 @@ public final class Denoiser: Module {
 
     public var children: [any Module] {
         [time.0, time.1] + (lowresTime.map { [$0.0, $0.1] } ?? []) + [conditionProjection, conditionToEmbedding, timeToken, unet]
+    }
+
+    /// The P2-weighted ε loss: the mean over the batch of weight_b · mean((ε̂ − ε)²) of row b.
+    public static func weightedLoss(_ predicted: Variable, noise: Tensor, weights: [Double]) -> Variable {
+        let w = Tensor(shape: [weights.count, 1, 1, 1], values: weights, dtype: noise.dtype)
+        return ((predicted - Variable(noise)).square() * Variable(w)).mean()
     }
 
     /// ε̂ [B, 3, S, S] for noised tiles `x` [B, 3, S, S] at `timesteps`, conditioned on

@@ -26,7 +26,7 @@ extension DiffusionTask {
     /// Generated tiles (RGB bytes at the regressor's size) for `latents` [n × latentDim], tile i
     /// from key (seed 0, sample `first + i`); smaller tiles are upsampled bilinearly.
     func generate(latents: [Float], count: Int, first: Int, regressorSize: Int, _ what: String, progress: (String) -> Void) throws -> [UInt8] {
-        let cascade = DiffusionCascade(stages: cascadeStages, kind: .ddim, steps: config.evaluationSteps, guidance: EvaluationSize.guidance)
+        let cascade = DiffusionCascade(stages: cascadeStages, kind: .ddpm, steps: config.evaluationSteps, guidance: EvaluationSize.guidance)
         if let mismatch = cascade.mismatch { throw TrainingError.plan("companions.lower_stage: \(mismatch)") }
         let keys = (0..<count).map { RandomKey(seed: 0, stream: RandomStream.step, sample: UInt32(first + $0)) }
         let stages = cascade.stages.count

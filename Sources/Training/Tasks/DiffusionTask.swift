@@ -145,8 +145,7 @@ public final class DiffusionTask: Trainable {
         let predicted = denoiser(Variable(Tensor(shape: shape, values: noisy)), timesteps: draws.map { Double($0.step) }, latents: latents,
                                  keep: draws.map(\.keep), lowres: lowres.map { _ in Tensor(shape: shape, values: lowNoisy) },
                                  lowresSteps: lowres.map { _ in draws.map { Double($0.lowresStep) } })
-        let weights = Tensor(shape: [draws.count, 1, 1, 1], values: draws.map { schedule.p2Weight($0.step, gamma: config.p2Gamma) })
-        return ((predicted - Variable(Tensor(shape: shape, values: noise))).square() * Variable(weights)).mean()
+        return Denoiser.weightedLoss(predicted, noise: Tensor(shape: shape, values: noise), weights: draws.map { schedule.p2Weight($0.step, gamma: config.p2Gamma) })
     }
 
     /// The latents of `patients` [count × latentDim], of the run's cohort.
