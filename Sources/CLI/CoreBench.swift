@@ -63,6 +63,7 @@ struct CoreBench: ParsableCommand {
         ]
         for (name, make) in norms where selected("\(name)-b32-c16-64x64") { normalization(name, make, table) }
         if selected("adamw-step") { optimizer(table) }
+        if selected("attention-64x64") { attention(table) }
         guard !layersOnly else { return }
         let models: [(String, Int, () -> ReferenceModel)] = [
             ("vae-mlp-5000", 64, { ReferenceVAE() }), ("unet-64x64", 16, { ReferenceUNet() }), ("cox-mlp-5000", 256, { ReferenceCox() }),
@@ -159,6 +160,25 @@ struct CoreBench: ParsableCommand {
         }
         table.row(case: "step-\(name)-b\(batch)", values: [seconds * 1e3, "ms/step", "-", "-"], value: seconds * 1e3, unit: "ms/step")
         table.note("\(name): \(model.arena.count) parameters, \(Int(Double(batch) / seconds)) samples/s")
+    }
+
+    /// Self-attention over a 64 × 64 feature map (4096 positions; batch 2, 4 heads of 32),
+    /// forward + backward: in blocks, and the plain way that holds every score (and its softmax
+    /// and their gradients) — the memory each needs for the scores is in the note.
+    private func attention(_ table: BenchTable) {
+        let (n, t, d) = (2 * 4, 64 * 64, 32)
+        let inputs = [UInt64(2), 3, 4].map { seed in
+            Variable(Tensor(shape: [n, t, d], values: RandomKey(seed: seed, stream: RandomStream.syntheticInputs).normal(n * t * d)),
+                     gradient: Tensor(zeros: [n, t, d]))
+        }
+        let (q, k, v) = (inputs[0], inputs[1], inputs[2])
+        let scale = 1 / Double(d).squareRoot(), upstream = Tensor(repeating: 1e-3, shape: [n, t, d])
+        let blocked = median { blockAttention(q, k, v, scale: scale).backward(seed: upstream) }
+        let plain = median { (q.matmul(k, transposeOther: true) * scale).softmax().matmul(v).backward(seed: upstream) }
+        table.row(case: "attention-64x64-b2-h4-d32-blocked", values: [blocked * 1e3, "ms", "-", "-"], value: blocked * 1e3, unit: "ms")
+        table.row(case: "attention-64x64-b2-h4-d32-plain", values: [plain * 1e3, "ms", "-", "-"], value: plain * 1e3, unit: "ms")
+        let (block, whole) = (Tensor.attentionBlock.queries * Tensor.attentionBlock.keys * 4 * 2, n * t * t * 4)
+        table.note("attention-64x64: scores held at once — blocked \(block / 1024) KiB per thread (a block and its gradient); plain \(whole >> 20) MiB per tensor (scores, softmax and their gradients: 4 of them)")
     }
 
     /// One guided denoising step of the reference denoiser's 16 tiles (32 rows through the

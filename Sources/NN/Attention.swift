@@ -6,7 +6,8 @@ import Tensors
 /// from x to a context [B, S, Dc] (e.g. an RNA latent token, for the diffusion UNet).
 ///   q = x·Wqᵀ, k = c·Wkᵀ, v = c·Wvᵀ, split into heads of D/heads;
 ///   out = softmax(q·kᵀ/√(D/heads) + mask)·v, heads joined, then ·Woᵀ + bo,
-/// where the mask is 0 for keys attended to and −∞ for keys masked out.
+/// where the mask is 0 for keys attended to and −∞ for keys masked out. Without a mask the
+/// softmax runs in blocks (`blockAttention`), so memory grows with T + S, not T·S.
 public final class MultiHeadAttention: Module {
     public let heads: Int
     public let query: Linear, key: Linear, value: Linear, output: Linear
@@ -34,10 +35,16 @@ public final class MultiHeadAttention: Module {
             y.reshaped([b, length, heads, dh]).permuted([0, 2, 1, 3])
         }
         let q = split(query(x), t), k = split(key(c), s), v = split(value(c), s)
-        var scores = q.matmul(k, transposeOther: true) * (1 / Double(dh).squareRoot())  // [B, H, T, S]
-        if let keyMask { scores = scores + Variable(Self.maskBias(keyMask, batch: b, keys: s, dtype: x.dtype)) }
-        let joined = scores.softmax().matmul(v).permuted([0, 2, 1, 3]).reshaped([b, t, d])
-        return output(joined)
+        let scale = 1 / Double(dh).squareRoot()
+        let attended: Variable  // [B, H, T, dh]
+        if let keyMask {
+            let scores = q.matmul(k, transposeOther: true) * scale + Variable(Self.maskBias(keyMask, batch: b, keys: s, dtype: x.dtype))
+            attended = scores.softmax().matmul(v)
+        } else {  // in blocks: the [T, S] scores are never held whole (4096² per head at 64 × 64)
+            attended = blockAttention(q.reshaped([b * heads, t, dh]), k.reshaped([b * heads, s, dh]), v.reshaped([b * heads, s, dh]), scale: scale)
+                .reshaped([b, heads, t, dh])
+        }
+        return output(attended.permuted([0, 2, 1, 3]).reshaped([b, t, d]))
     }
 
     /// The additive mask [B, 1, 1, S]: 0 where a key is attended to, −∞ where it is masked out.

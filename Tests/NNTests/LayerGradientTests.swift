@@ -32,6 +32,22 @@ final class LayerGradientTests: XCTestCase {
         checkLayer([randomTensor([6, 4], scale: 2)]) { arena in let n = BatchNorm1d(arena, "bn", 4); return { n($0[0]) } }
     }
 
+    /// The blocked attention against the plain softmax(q·kᵀ·scale)·v, across block edges (70
+    /// queries > one block of 64, 300 keys > two blocks of 128), and its gradients by finite
+    /// differences (Float forward too: the online softmax in single precision).
+    func testBlockAttentionMatchesThePlainOneAndItsGradients() {
+        for dtype in [DType.float64, .float32] {
+            let q = randomTensor([3, 70, 8], seed: 1, dtype: dtype), k = randomTensor([3, 300, 8], seed: 2, scale: 2, dtype: dtype)
+            let v = randomTensor([3, 300, 8], seed: 3, dtype: dtype)
+            let blocked = blockAttention(Variable(q), Variable(k), Variable(v), scale: 0.7).value
+            let plain = (Variable(q).matmul(Variable(k), transposeOther: true) * 0.7).softmax().matmul(Variable(v)).value
+            assertClose(blocked, plain, absolute: dtype == .float64 ? 1e-12 : 1e-5, "\(dtype)")
+        }
+        checkGradients([randomTensor([2, 70, 4], seed: 4), randomTensor([2, 140, 4], seed: 5, scale: 2), randomTensor([2, 140, 4], seed: 6)]) {
+            blockAttention($0[0], $0[1], $0[2], scale: 0.9)
+        }
+    }
+
     func testAttention() {
         checkLayer([randomTensor([2, 3, 4])]) { arena in
             let attention = MultiHeadAttention(arena, "attn", dim: 4, heads: 2)
