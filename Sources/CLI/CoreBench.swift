@@ -1,5 +1,6 @@
 import ArgumentParser
 import Autograd
+import Foundation
 import COpenBLAS
 import Models
 import NN
@@ -25,7 +26,8 @@ struct CoreBench: ParsableCommand {
             "tile-cnn-parts" times that step's pieces one by one. (e) RNA-CDM's base denoiser at demo \
             size (32×32, dim 32, levels ×1 ×2 ×4, attention at 16² and 8², condition 64), batch 16, \
             P2-weighted ε loss; "sample-denoiser" is one guided sampling step of 16 tiles (32 rows \
-            forward). All figures are medians of --repeats runs.
+            forward); --filter paper adds the paper-scale base denoiser (64×64, dim 128, ×1 ×2 ×3 ×4) \
+            on 4 tiles with the process's peak memory. All figures are medians of --repeats runs.
             """)
 
     @Option(help: "BLAS threads (default: OPENBLAS_NUM_THREADS, else OpenBLAS's own choice).")
@@ -71,6 +73,8 @@ struct CoreBench: ParsableCommand {
         ]
         for (name, batch, make) in models where selected("step-\(name)") { step(name, batch, make(), table) }
         if selected("sample-denoiser-32x32") { sampling(table) }
+        // The paper-scale base stage only when asked for (--filter paper): seconds per step.
+        if let filter, filter.contains("paper") { paperDenoiser(table) }
         if selected("tile-cnn-parts") { tileParts(table) }
     }
 
@@ -159,7 +163,17 @@ struct CoreBench: ParsableCommand {
             adamW.step(parameters: model.arena.values, gradients: model.arena.gradients, lr: 1e-4)
         }
         table.row(case: "step-\(name)-b\(batch)", values: [seconds * 1e3, "ms/step", "-", "-"], value: seconds * 1e3, unit: "ms/step")
-        table.note("\(name): \(model.arena.count) parameters, \(Int(Double(batch) / seconds)) samples/s")
+        table.note("\(name): \(model.arena.count) parameters, \(String(format: "%.1f", Double(batch) / seconds)) samples/s")
+    }
+
+    /// One step of the paper-scale base denoiser on 4 tiles (a worker's micro-batch), and the
+    /// process's peak resident memory after it.
+    private func paperDenoiser(_ table: BenchTable) {
+        let model = ReferenceDenoiser(batch: 4, config: ReferenceDenoiser.paperConfig, latentDim: 200)
+        step("denoiser-paper-64x64", 4, model, table)
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        table.note("denoiser-paper-64x64: peak resident memory \(usage.ru_maxrss / 1024) MiB (parameters, gradients and Adam's moments: \(16 * model.arena.count >> 20) MiB)")
     }
 
     /// Self-attention over a 64 × 64 feature map (4096 positions; batch 2, 4 heads of 32),

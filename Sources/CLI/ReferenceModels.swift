@@ -88,18 +88,26 @@ final class ReferenceDenoiser: ReferenceModel {
         return config
     }
 
+    /// The base stage of cluster-configs/models/rna-cdm-base.yaml: 64 × 64, dim 128, levels ×1 ×2
+    /// ×3 ×4, two blocks per level, attention at 16² and 8², 8 heads, condition 512.
+    static var paperConfig: Denoiser.Config {
+        var config = Denoiser.Config()
+        (config.imageSize, config.dim, config.dimMults, config.blocksPerLevel, config.attentionLevels) = (64, 128, [1, 2, 3, 4], 2, [2, 3])
+        (config.heads, config.conditionDim) = (8, 512)
+        return config
+    }
+
     let arena = ParameterArena(seed: 1)
     let denoiser: Denoiser
     let x: Tensor, noise: Tensor, latents: Tensor, timesteps: [Double], keep: [Bool], weights: [Double]
 
-    init(batch: Int = 16) {
-        let config = Self.demoConfig
-        denoiser = Denoiser(arena, config: config, latentDim: 32)
+    init(batch: Int = 16, config: Denoiser.Config = demoConfig, latentDim: Int = 32) {
+        denoiser = Denoiser(arena, config: config, latentDim: latentDim)
         arena.seal()
         let count = batch * 3 * config.imageSize * config.imageSize, shape = [batch, 3, config.imageSize, config.imageSize]
         x = Tensor(shape: shape, values: RandomKey(seed: 2, stream: RandomStream.syntheticInputs).normal(count))
         noise = Tensor(shape: shape, values: RandomKey(seed: 3, stream: RandomStream.syntheticInputs).normal(count))
-        latents = Tensor(shape: [batch, 32], values: RandomKey(seed: 4, stream: RandomStream.syntheticInputs).normal(batch * 32))
+        latents = Tensor(shape: [batch, latentDim], values: RandomKey(seed: 4, stream: RandomStream.syntheticInputs).normal(batch * latentDim))
         let schedule = NoiseSchedule(.cosine, timesteps: 1000)
         timesteps = (0..<batch).map { Double($0 * 997 % 1000) }
         keep = (0..<batch).map { $0 % 10 != 9 }
