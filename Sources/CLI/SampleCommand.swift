@@ -78,8 +78,8 @@ struct SampleCommand: ParsableCommand {
     private var patients: [String] { patient.flatMap(nameList) }
     private var stagePaths: [String] { [base] + (sr.map(nameList) ?? []) }
 
-    /// The conditioning: a name and a latent per profile.
-    private struct Profiles { var names: [String]; var latents: [Float] }
+    /// The conditioning: a name and an RNA profile (as the cohort stores it) per profile.
+    private struct Profiles { var names: [String]; var expression: [Float] }
 
     func run() throws {
         let world = try Communicator.world()
@@ -94,13 +94,19 @@ struct SampleCommand: ParsableCommand {
         let cascade = DiffusionCascade(stages: tasks.map { .init(denoiser: $0.denoiser, schedule: $0.schedule) },
                                        kind: DiffusionSampler.Kind(rawValue: sampler) ?? .ddpm, steps: steps, guidance: guidance, batch: batch)
         if let mismatch = cascade.mismatch { throw ValidationError("--base/--sr do not chain: \(mismatch)") }
+        let genes = tasks[0].encoder.genes
+        if let other = tasks.firstIndex(where: { $0.encoder.genes != genes }) {
+            throw ValidationError("\(stagePaths[other]) conditions on a stage-1 run of other genes than \(base)'s; the stages must read the same RNA")
+        }
         let profiles = try conditioning(tasks[0], runs[0])
-        let d = tasks[0].latentDim, total = profiles.names.count * n
+        let total = profiles.names.count * n, g = genes.count
         let mine = Array(stride(from: world.rank, to: total, by: world.size))
         let size = cascade.imageSize, bytes = size * size * 3
 
         let bar = world.rank == 0 ? ProgressBar("sampling", total: mine.count * cascade.stages.count, unit: "tiles") : nil
-        let latents = Tensor(shape: [mine.count, d], values: mine.flatMap { profiles.latents[(($0 / n) * d)..<(($0 / n + 1) * d)] })
+        // Each stage reads the RNA through its own encoder.
+        let expression = mine.flatMap { profiles.expression[(($0 / n) * g)..<(($0 / n + 1) * g)] }
+        let latents = tasks.map { Tensor(shape: [mine.count, $0.latentDim], values: $0.encoder.encode(profiles: expression).mean) }
         let keys = mine.map { RandomKey(seed: UInt64(seed), stream: RandomStream.step, sample: UInt32(truncatingIfNeeded: $0)) }
         let tiles = cascade.sample(latents: latents, tileKeys: keys) { stage, done in
             bar?.update(stage * mine.count + Int(done), detail: "stage \(stage + 1)/\(cascade.stages.count)")
@@ -114,7 +120,7 @@ struct SampleCommand: ParsableCommand {
                 all.replaceSubrange((index * bytes)..<((index + 1) * bytes), with: part[(row * bytes)..<((row + 1) * bytes)])
             }
         }
-        try write(all, size: size, profiles: profiles, runs: runs, ranks: world.size)
+        try write(all, size: size, names: profiles.names, latents: tasks[0].encoder.encode(profiles: profiles.expression).mean, runs: runs, ranks: world.size)
     }
 
     /// The latents to paint from, of --rna's profiles or --cohort's patients.
@@ -127,7 +133,7 @@ struct SampleCommand: ParsableCommand {
                 guard let i = index[id] else { throw ValidationError("--patient \(id) is not in \(cohort) (patients: \(ids.prefix(5).joined(separator: ", "))…)") }
                 return i
             }
-            return Profiles(names: patients, latents: try task.encoder.encode(reader, patients: chosen).mean)
+            return Profiles(names: patients, expression: try reader.expression(chosen))
         }
         let path = rna ?? ""
         let table = try DelimitedTable(path: path)
@@ -152,15 +158,16 @@ struct SampleCommand: ParsableCommand {
                 values[p * genes.count + g] = value
             }
         }
-        return Profiles(names: names, latents: task.encoder.encode(profiles: values).mean)
+        return Profiles(names: names, expression: values)
     }
 
-    private func write(_ tiles: [UInt8], size: Int, profiles: Profiles, runs: [TrainedRun], ranks: Int) throws {
+    /// Rank 0's outputs; `latents` [profiles × latent] are the base stage's.
+    private func write(_ tiles: [UInt8], size: Int, names: [String], latents: [Float], runs: [TrainedRun], ranks: Int) throws {
         let directory = URL(fileURLWithPath: out)
         let tileDirectory = directory.appendingPathComponent("tiles")
         try FileManager.default.createDirectory(at: tileDirectory, withIntermediateDirectories: true)
-        let bytes = size * size * 3, d = profiles.latents.count / max(1, profiles.names.count)
-        let ids = (0..<(profiles.names.count * n)).map { profiles.names[$0 / n] }
+        let bytes = size * size * 3, d = latents.count / max(1, names.count)
+        let ids = (0..<(names.count * n)).map { names[$0 / n] }
         var sheet = [ImageGrid.Tile]()
         for (index, id) in ids.enumerated() {
             let pixels = Array(tiles[(index * bytes)..<((index + 1) * bytes)])
@@ -171,13 +178,13 @@ struct SampleCommand: ParsableCommand {
         let file = try HDF5File.create(directory.appendingPathComponent("samples.h5").path)
         try file.write("/tiles", tiles, shape: [ids.count, size, size, 3])
         try file.writeStrings("/profile_id", ids)
-        try file.write("/latent", ids.indices.flatMap { profiles.latents[(($0 / n) * d)..<(($0 / n + 1) * d)] }, shape: [ids.count, d])
+        try file.write("/latent", ids.indices.flatMap { latents[(($0 / n) * d)..<(($0 / n + 1) * d)] }, shape: [ids.count, d])
         for (key, value) in [("stages", runs.map { $0.checkpoint.directory.path }.joined(separator: ",")), ("guidance", "\(guidance)"),
                              ("steps", "\(steps)"), ("sampler", sampler), ("seed", "\(seed)"), ("source", rna ?? cohort ?? "")] {
             try file.setAttribute("/", key, value)
         }
         try ImageGrid(title: "Painted from RNA (s = \(guidance), \(steps) \(sampler) steps)", tiles: sheet, columns: min(n, 8),
                       cellSize: Double(max(128, size))).write(to: directory.appendingPathComponent("contact_sheet"))
-        print("\(out): \(ids.count) tiles of \(size) px from \(profiles.names.count) profile(s) on \(ranks) rank(s): tiles/*.png, samples.h5, contact_sheet.png/.svg")
+        print("\(out): \(ids.count) tiles of \(size) px from \(names.count) profile(s) on \(ranks) rank(s): tiles/*.png, samples.h5, contact_sheet.png/.svg")
     }
 }

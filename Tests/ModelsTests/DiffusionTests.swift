@@ -129,7 +129,7 @@ final class DiffusionTests: XCTestCase {
             XCTAssertNil(together.mismatch)
             var alone = together
             alone.batch = 1
-            let a = together.sample(latents: latents, tileKeys: keys), b = alone.sample(latents: latents, tileKeys: keys)
+            let a = together.sample(latents: [latents, latents], tileKeys: keys), b = alone.sample(latents: [latents, latents], tileKeys: keys)
             XCTAssertEqual(a.shape, [3, 3, 16, 16])
             assertClose(a, b, absolute: 1e-5, "\(kind): batches of 3 and of 1")
             XCTAssertTrue(a.floats.allSatisfy { (-1...1).contains($0) })

@@ -3,7 +3,8 @@ import Tensors
 
 /// RNA-CDM's cascade at sampling time: the base stage paints small tiles from RNA latents, each
 /// super-resolution stage paints larger ones from the stage below's (upsampled, noised to the
-/// stage's `lowres_noise_level`) and the same latents. Classifier-free guidance runs every batch
+/// stage's `lowres_noise_level`) and the same RNA's latents — as its own encoder reads the RNA,
+/// so each stage gets the latent it was trained on. Classifier-free guidance runs every batch
 /// twice, with and without its latents.
 public struct DiffusionCascade {
     public struct Stage {
@@ -24,7 +25,7 @@ public struct DiffusionCascade {
         (self.stages, self.kind, self.steps, self.guidance, self.batch) = (stages, kind, steps, guidance, batch)
     }
 
-    /// Why these stages do not chain, if they do not (base first, sizes matching, one latent width).
+    /// Why these stages do not chain, if they do not (base first, sizes matching).
     public var mismatch: String? {
         guard let first = stages.first else { return "no stages" }
         if first.denoiser.config.stage != .base { return "the first stage must be a base stage, not \(first.denoiser.config.stage.rawValue)" }
@@ -33,7 +34,6 @@ public struct DiffusionCascade {
             if above.denoiser.config.lowresSize != below.denoiser.config.imageSize {
                 return "a super-resolution stage takes \(above.denoiser.config.lowresSize) px tiles but the stage below makes \(below.denoiser.config.imageSize) px"
             }
-            if above.denoiser.latentDim != below.denoiser.latentDim { return "the stages read latents of different widths (\(below.denoiser.latentDim), \(above.denoiser.latentDim))" }
         }
         return nil
     }
@@ -41,15 +41,16 @@ public struct DiffusionCascade {
     /// The side of the tiles the cascade ends with.
     public var imageSize: Int { stages.last?.denoiser.config.imageSize ?? 0 }
 
-    /// Tiles [n, 3, S, S] in [−1, 1] for `latents` [n, latentDim]; tile i draws every random
+    /// Tiles [n, 3, S, S] in [−1, 1] for `latents`, one [n, latentDim] per stage (the same RNA
+    /// through each stage's encoder; callers pass one per stage); tile i draws every random
     /// number from `tileKeys[i]` (its seed and sample), so it is the same in any batch and on any
     /// worker. `progress(stage, tilesDone)` after every denoising step (a batch's tiles count in
     /// proportion to its steps done).
-    public func sample(latents: Tensor, tileKeys: [RandomKey], progress: (Int, Double) -> Void = { _, _ in }) -> Tensor {
-        let n = tileKeys.count, d = latents.count / max(1, n)
-        let latentValues = latents.floats
+    public func sample(latents: [Tensor], tileKeys: [RandomKey], progress: (Int, Double) -> Void = { _, _ in }) -> Tensor {
+        let n = tileKeys.count
         var previous: [Float] = []
         for (index, stage) in stages.enumerated() {
+            let d = stage.denoiser.latentDim, latentValues = latents[index].floats
             let config = stage.denoiser.config, size = config.imageSize, pixels = 3 * size * size
             let sampler = DiffusionSampler(schedule: stage.schedule, kind: kind, steps: min(steps, stage.schedule.timesteps))
             var out = [Float]()

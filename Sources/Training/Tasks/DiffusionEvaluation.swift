@@ -19,18 +19,19 @@ extension DiffusionTask {
     }
 
     /// The stages from the base up to this one.
-    var cascadeStages: [DiffusionCascade.Stage] {
-        (lowerStage?.cascadeStages ?? []) + [DiffusionCascade.Stage(denoiser: denoiser, schedule: schedule)]
-    }
+    var cascadeTasks: [DiffusionTask] { (lowerStage?.cascadeTasks ?? []) + [self] }
 
-    /// Generated tiles (RGB bytes at the regressor's size) for `latents` [n × latentDim], tile i
-    /// from key (seed 0, sample `first + i`); smaller tiles are upsampled bilinearly.
-    func generate(latents: [Float], count: Int, first: Int, regressorSize: Int, _ what: String, progress: (String) -> Void) throws -> [UInt8] {
-        let cascade = DiffusionCascade(stages: cascadeStages, kind: .ddpm, steps: config.evaluationSteps, guidance: EvaluationSize.guidance)
+    /// Generated tiles (RGB bytes at the regressor's size) from RNA `profiles` (one row per
+    /// tile), tile i from key (seed 0, sample `first + i`); smaller tiles are upsampled bilinearly.
+    func generate(profiles: [Float], count: Int, first: Int, regressorSize: Int, _ what: String, progress: (String) -> Void) throws -> [UInt8] {
+        let tasks = cascadeTasks
+        let cascade = DiffusionCascade(stages: tasks.map { .init(denoiser: $0.denoiser, schedule: $0.schedule) }, kind: .ddpm,
+                                       steps: config.evaluationSteps, guidance: EvaluationSize.guidance)
         if let mismatch = cascade.mismatch { throw TrainingError.plan("companions.lower_stage: \(mismatch)") }
         let keys = (0..<count).map { RandomKey(seed: 0, stream: RandomStream.step, sample: UInt32(first + $0)) }
+        let latents = tasks.map { Tensor(shape: [count, $0.latentDim], values: $0.encoder.encode(profiles: profiles).mean) }
         let stages = cascade.stages.count
-        let tiles = cascade.sample(latents: Tensor(shape: [count, latentDim], values: latents), tileKeys: keys) { stage, done in
+        let tiles = cascade.sample(latents: latents, tileKeys: keys) { stage, done in
             progress("painting \(what): stage \(stage + 1)/\(stages), \(Int(done))/\(count) tiles")
         }
         return Self.bytes(resized(tiles, to: regressorSize))
@@ -70,14 +71,18 @@ extension DiffusionTask {
         guard let truth = try set.target.truthFractions(), truth.names == regressor.cellTypes else {
             throw TrainingError.unsuitableCohort("\(set.target.directory.path) has no /truth fractions of the regressor's cell types (\(regressor.cellTypes.joined(separator: ", "))); the diffusion evaluation needs a simulated cohort")
         }
-        let size = regressor.prepared.tileSize, bytes = size * size * 3, k = truth.names.count, d = latentDim
+        let size = regressor.prepared.tileSize, bytes = size * size * 3, k = truth.names.count
         guard size % config.imageSize == 0, set.target.manifest.tileSize == prepared.tileSize else {
             throw TrainingError.unsuitableCohort("the fraction regressor reads \(size) px tiles; this stage makes \(config.imageSize) px ones, which must divide it, from a cohort of \(prepared.tileSize) px tiles")
         }
         let patients = Array(set.targetPatients.prefix(config.evaluationPatients)), n = EvaluationSize.tilesPerPatient
+        let genes = encoder.genes.count
         let profiles = try set.target.expression(patients)
-        let latents = encoder.encode(profiles: profiles).mean
-        let generated = try generate(latents: patients.indices.flatMap { p in Array(repeating: latents[(p * d)..<((p + 1) * d)], count: n).joined() },
+        /// Each row of `rows` (profiles [rows × genes]) `times` times over.
+        func repeated(_ rows: [Float], _ times: Int) -> [Float] {
+            stride(from: 0, to: rows.count, by: genes).flatMap { start in Array(repeating: rows[start..<(start + genes)], count: times).joined() }
+        }
+        let generated = try generate(profiles: repeated(profiles, n),
                                      count: patients.count * n, first: 0, regressorSize: size, "test patients' tiles", progress: set.progress)
         let owners = try set.target.tilePatients()
         var realTiles = [[Int]](repeating: [], count: patients.count)
@@ -113,11 +118,10 @@ extension DiffusionTask {
 
         // 3. Editing: raise one cell type's marker genes; the same noise, so only the RNA differs.
         let markers = try markerGenes(set, truth: truth)
-        let editPatients = Array(patients.prefix(EvaluationSize.editPatients)), m = EvaluationSize.editTiles, genes = encoder.genes.count
+        let editPatients = Array(patients.prefix(EvaluationSize.editPatients)), m = EvaluationSize.editTiles
         let editProfiles = Array(profiles[..<(editPatients.count * genes)])
         func tiles(of profiles: [Float]) throws -> (pixels: [UInt8], fractions: [Float]) {
-            let z = encoder.encode(profiles: profiles).mean
-            let generated = try generate(latents: editPatients.indices.flatMap { p in Array(repeating: z[(p * d)..<((p + 1) * d)], count: m).joined() },
+            let generated = try generate(profiles: repeated(profiles, m),
                                          count: editPatients.count * m, first: 1 << 20, regressorSize: size, "edited RNA's tiles", progress: set.progress)
             return (generated, regressor.predict(generated).fractions)
         }
@@ -141,8 +145,7 @@ extension DiffusionTask {
         // 4. Pretraining a tile classifier on tiles painted from training patients' RNA.
         let types = try set.target.cancerTypes(), referenceTypes = try set.reference.cancerTypes()
         let painted = Array(set.referencePatients.prefix(EvaluationSize.pretrainingPatients))
-        let paintedLatents = encoder.encode(profiles: try set.reference.expression(painted)).mean
-        let paintedTiles = try generate(latents: painted.indices.flatMap { p in Array(repeating: paintedLatents[(p * d)..<((p + 1) * d)], count: n).joined() },
+        let paintedTiles = try generate(profiles: repeated(try set.reference.expression(painted), n),
                                         count: painted.count * n, first: 1 << 21, regressorSize: size, "training patients' tiles", progress: set.progress)
         let sharePatients = set.referencePatients.enumerated().filter { $0.offset % 10 == 5 }.map(\.element)
         let referenceOwners = try set.reference.tilePatients()

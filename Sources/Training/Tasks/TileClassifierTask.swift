@@ -58,10 +58,14 @@ public final class TileClassifierTask: Trainable {
         try checkDepth(depth, tileSize: size)
         let types = try cohort.layout().cancerTypes
         guard types.count >= 2 else { throw TrainingError.unsuitableCohort("the cohort has \(types.count) cancer type; \(task) needs at least 2 to classify") }
-        let tiles = try cohort.samples(.tile, of: split.train)
+        return (try measureNormalizer(cohort, patients: split.train), size, types)
+    }
+
+    /// The channel statistics of up to `normalizerTiles` tiles of `patients`, evenly spread.
+    static func measureNormalizer(_ cohort: CohortReader, patients: [Int]) throws -> TileNormalizer {
+        let tiles = try cohort.samples(.tile, of: patients)
         let stride = max(1, tiles.count / normalizerTiles)
-        let measured = try Swift.stride(from: 0, to: tiles.count, by: stride).prefix(normalizerTiles).map { try cohort.tile(tiles[$0]) }
-        return (TileNormalizer(measuring: measured), size, types)
+        return TileNormalizer(measuring: try Swift.stride(from: 0, to: tiles.count, by: stride).prefix(normalizerTiles).map { try cohort.tile(tiles[$0]) })
     }
 
     private let network: TileClassifier

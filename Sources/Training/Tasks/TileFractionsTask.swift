@@ -36,10 +36,7 @@ public final class TileFractionsTask: Trainable {
             throw TrainingError.unsuitableCohort("the cohort has no /truth/tile_fractions (simulated cohorts carry them: `transcriptile data simulate`); \(name) learns from them")
         }
         try TileClassifierTask.checkDepth(model.depth, tileSize: size)
-        let tiles = try cohort.samples(.tile, of: split.train)
-        let stride = max(1, tiles.count / TileClassifierTask.normalizerTiles)
-        let measured = try Swift.stride(from: 0, to: tiles.count, by: stride).prefix(TileClassifierTask.normalizerTiles).map { try cohort.tile(tiles[$0]) }
-        return Prepared(normalizer: TileNormalizer(measuring: measured), cellTypes: truth.names, tileSize: size)
+        return Prepared(normalizer: try TileClassifierTask.measureNormalizer(cohort, patients: split.train), cellTypes: truth.names, tileSize: size)
     }
 
     private let network: TileClassifier
