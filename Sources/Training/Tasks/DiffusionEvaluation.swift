@@ -110,6 +110,7 @@ extension DiffusionTask {
             "fraction_correlation_real": LatentMetrics.columnCorrelations(realMeans, truthRows, columns: 1)[0],
         ]
         for (name, r) in zip(truth.names, LatentMetrics.columnCorrelations(generatedMeans, truthRows, columns: k)) { figures["fraction_correlation.\(name)"] = r }
+        for (name, r) in zip(truth.names, LatentMetrics.columnCorrelations(realMeans, truthRows, columns: k)) { figures["fraction_correlation_real.\(name)"] = r }
 
         // 2. Fréchet distance in the regressor's feature space, and real against real.
         let w = regressor.featureWidth, half = realTiles.prefix(patients.count / 2).reduce(0) { $0 + $1.count }
@@ -132,7 +133,7 @@ extension DiffusionTask {
             var edited = editProfiles
             for p in editPatients.indices { for g in markers[type] { edited[p * genes + g] *= EvaluationSize.editFactor } }
             let (pixels, after) = try tiles(of: edited)
-            strip.append(.init(width: size, height: size, pixels: Array(pixels[..<bytes]), caption: "\(name) markers ×\(Int(EvaluationSize.editFactor))"))
+            strip.append(.init(width: size, height: size, pixels: Array(pixels[..<bytes]), caption: "\(name) ×\(Int(EvaluationSize.editFactor))"))
             let deltas = (0..<k).map { c in stride(from: c, to: after.count, by: k).reduce(0.0) { $0 + Double(after[$1] - before[$1]) } / Double(after.count / k) }
             figures["edit_effect.\(name)"] = deltas[type]
             effects.append(deltas[type])
