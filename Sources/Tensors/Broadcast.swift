@@ -39,15 +39,27 @@ struct Broadcast {
     /// Length of the innermost axis (1 for scalars).
     var rowLength: Int { shape.last ?? 1 }
 
+    /// The number of rows of the output (its elements over `rowLength`).
+    var rows: Int { shape.dropLast().reduce(1, *) }
+
     /// Calls `body(outOffset, offsets)` for each row of the output, where `offsets[i]` is input
     /// i's element offset of that row's first element.
-    func forEachRow(_ body: (Int, [Int]) -> Void) {
+    func forEachRow(_ body: (Int, [Int]) -> Void) { forEachRow(in: 0..<rows, body) }
+
+    /// `forEachRow` over the rows in `range` only (disjoint ranges can run on separate threads).
+    func forEachRow(in range: Range<Int>, _ body: (Int, [Int]) -> Void) {
         let rank = shape.count
-        let rows = shape.dropLast().reduce(1, *)
-        guard rows > 0, rowLength > 0 || rank == 0 else { return }
+        guard !range.isEmpty, rowLength > 0 || rank == 0 else { return }
         var index = [Int](repeating: 0, count: max(rank - 1, 0))
         var offsets = [Int](repeating: 0, count: strides.count)
-        for row in 0..<rows {
+        // The first row's place on the outer axes, and the inputs' offsets there.
+        var rest = range.lowerBound
+        for axis in stride(from: rank - 2, through: 0, by: -1) {
+            index[axis] = rest % shape[axis]
+            rest /= shape[axis]
+            for i in offsets.indices { offsets[i] += index[axis] * strides[i][axis] }
+        }
+        for row in range {
             body(row * rowLength, offsets)
             // Odometer over the outer axes.
             var axis = rank - 2

@@ -52,17 +52,17 @@ extension Tensor {
                                    b: kn + k0 * d, ldb: d, beta: 0, c: base, ldc: columns)
                             for i in 0..<rows {
                                 let row = base + i * columns
-                                var blockMax = -T.infinity
-                                for j in 0..<columns { blockMax = max(blockMax, row[j]) }
-                                let newMax = max(maxima[i], blockMax)
-                                // Rescale what this row has so far to the new maximum.
-                                let shrink = maxima[i] == -T.infinity ? 0 : T.fastExp(maxima[i] - newMax)
-                                var sum: T = 0
-                                for j in 0..<columns { row[j] = T.fastExp(row[j] - newMax); sum += row[j] }
-                                sums[i] = sums[i] * shrink + sum
+                                let newMax = max(maxima[i], rowMaximum(row, columns))
+                                // Rescale what this row has so far to the new maximum (nothing yet
+                                // before its first block).
+                                if maxima[i] != -T.infinity, maxima[i] != newMax {
+                                    let shrink = T.fastExp(maxima[i] - newMax), out = on + (q0 + i) * d
+                                    sums[i] *= shrink
+                                    for c in 0..<d { out[c] *= shrink }
+                                }
+                                exponentiate(row, columns, minus: newMax)  // a loop of its own, so that it vectorises
+                                sums[i] += T(simdSum(row, columns))
                                 maxima[i] = newMax
-                                let out = on + (q0 + i) * d
-                                for c in 0..<d { out[c] *= shrink }
                             }
                             T.gemm(transA: false, transB: false, m: rows, n: d, k: columns, alpha: 1, a: base, lda: columns,
                                    b: vn + k0 * d, ldb: d, beta: 1, c: on + q0 * d, ldc: d)
@@ -104,17 +104,15 @@ extension Tensor {
                                 guard let P = pb.baseAddress, let dP = db.baseAddress else { return }
                                 T.gemm(transA: false, transB: true, m: rows, n: columns, k: d, alpha: scale, a: qn + q0 * d, lda: d,
                                        b: kn + k0 * d, ldb: d, beta: 0, c: P, ldc: columns)
-                                for i in 0..<rows {
-                                    let l = ln[q0 + i]
-                                    for j in 0..<columns { P[i * columns + j] = T.fastExp(P[i * columns + j] - l) }
-                                }
+                                for i in 0..<rows { exponentiate(P + i * columns, columns, minus: ln[q0 + i]) }
                                 // dv += Pᵀ·dO;  dP = dO·vᵀ
                                 T.gemm(transA: true, transB: false, m: columns, n: d, k: rows, alpha: 1, a: P, lda: columns,
                                        b: gn + q0 * d, ldb: d, beta: 1, c: dvn + k0 * d, ldc: d)
                                 T.gemm(transA: false, transB: true, m: rows, n: columns, k: d, alpha: 1, a: gn + q0 * d, lda: d,
                                        b: vn + k0 * d, ldb: d, beta: 0, c: dP, ldc: columns)
                                 for i in 0..<rows {
-                                    for j in 0..<columns { dP[i * columns + j] = P[i * columns + j] * (dP[i * columns + j] - delta[i]) }
+                                    let (p, g, centre) = (P + i * columns, dP + i * columns, delta[i])
+                                    for j in 0..<columns { g[j] = p[j] * (g[j] - centre) }
                                 }
                                 // dq += scale·dS·k;  dk += scale·dSᵀ·q
                                 T.gemm(transA: false, transB: false, m: rows, n: d, k: columns, alpha: scale, a: dP, lda: columns,
@@ -127,5 +125,21 @@ extension Tensor {
                 }
             }
         }
+    }
+
+    /// The largest of n values (n ≥ 1), eight lanes at a time.
+    @inline(__always)
+    private static func rowMaximum<T: TensorScalar>(_ p: UnsafeMutablePointer<T>, _ n: Int) -> T {
+        var lanes = SIMD8<T>(repeating: -T.infinity), j = 0
+        while j + 8 <= n { lanes = pointwiseMax(lanes, UnsafeRawPointer(p + j).loadUnaligned(as: SIMD8<T>.self)); j += 8 }
+        var best = lanes.max()
+        while j < n { best = max(best, p[j]); j += 1 }
+        return best
+    }
+
+    /// p ← exp(p − m) over n values.
+    @inline(__always)
+    private static func exponentiate<T: TensorScalar>(_ p: UnsafeMutablePointer<T>, _ n: Int, minus m: T) {
+        for j in 0..<n { p[j] = T.fastExp(p[j] - m) }
     }
 }

@@ -50,14 +50,16 @@ extension Tensor {
         let out = Tensor(uninitialized: plan.shape, dtype: a.dtype)
         let po = out.pointer(T.self)
         let n = plan.rowLength, sa = plan.innerStride(0), sb = plan.innerStride(1)
-        plan.forEachRow { o, offsets in
-            let ra = pa + offsets[0], rb = pb + offsets[1], ro = po + o
-            op.withFunction(T.self) { f in
-                switch (sa, sb) {
-                case (1, 1): for j in 0..<n { ro[j] = f(ra[j], rb[j]) }
-                case (1, _): let y = rb[0]; for j in 0..<n { ro[j] = f(ra[j], y) }
-                case (_, 1): let x = ra[0]; for j in 0..<n { ro[j] = f(x, rb[j]) }
-                default: let v = f(ra[0], rb[0]); for j in 0..<n { ro[j] = v }
+        Parallel.forRanges(plan.rows, cost: n) { rows in
+            plan.forEachRow(in: rows) { o, offsets in
+                let ra = pa + offsets[0], rb = pb + offsets[1], ro = po + o
+                op.withFunction(T.self) { f in
+                    switch (sa, sb) {
+                    case (1, 1): for j in 0..<n { ro[j] = f(ra[j], rb[j]) }
+                    case (1, _): let y = rb[0]; for j in 0..<n { ro[j] = f(ra[j], y) }
+                    case (_, 1): let x = ra[0]; for j in 0..<n { ro[j] = f(x, rb[j]) }
+                    default: let v = f(ra[0], rb[0]); for j in 0..<n { ro[j] = v }
+                    }
                 }
             }
         }

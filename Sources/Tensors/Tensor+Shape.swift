@@ -21,9 +21,11 @@ extension Tensor {
         return out
     }
     static func stridedCopy<T: TensorScalar>(_ walk: Broadcast, _ x: UnsafeMutablePointer<T>, _ y: UnsafeMutablePointer<T>, _ n: Int, _ s: Int) {
-        walk.forEachRow { o, offsets in
-            let src = x + offsets[0], dst = y + o
-            for j in 0..<n { dst[j] = src[j * s] }
+        Parallel.forRanges(walk.rows, cost: n) { rows in
+            walk.forEachRow(in: rows) { o, offsets in
+                let src = x + offsets[0], dst = y + o
+                for j in 0..<n { dst[j] = src[j * s] }
+            }
         }
     }
 
