@@ -109,10 +109,15 @@ struct MPILaunch {
         set("OMPI_MCA_oob_tcp_keepalive_intvl", "5")
         set("OMPI_MCA_oob_tcp_keepalive_probes", "4")
         set("OPENBLAS_NUM_THREADS", "\(request.threads)", keepUsers: false)
+        // OpenBLAS's idle threads spin on sched_yield for ~2^28 cycles before they sleep, taking
+        // the cores our own kernels and a rank's loader need between GEMMs; 2^4 lets them sleep
+        // at once (the diffusion step: −17 % quiet, −25 % beside a bursty process; Benchmarks.md).
+        set("OPENBLAS_THREAD_TIMEOUT", "4")
         set("TRANSCRIPTILE_PROGRESS", host.stderrIsTerminal ? "live" : "lines")
         if let columns = host.environment["COLUMNS"] ?? host.terminalColumns.map(String.init) { set("COLUMNS", columns) }
         // OPENBLAS_CORETYPE: a kernel choice the user made (a CPU OpenBLAS does not recognise) reaches every host.
-        for name in ["OPENBLAS_NUM_THREADS", "TRANSCRIPTILE_PROGRESS", "COLUMNS", "OPENBLAS_CORETYPE"] where environment.contains(where: { $0.name == name }) {
+        for name in ["OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "TRANSCRIPTILE_PROGRESS", "COLUMNS", "OPENBLAS_CORETYPE"]
+        where environment.contains(where: { $0.name == name }) {
             arguments += ["-x", name]
         }
 

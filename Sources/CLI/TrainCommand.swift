@@ -19,7 +19,7 @@ struct TrainCommand: ParsableCommand {
 
             Placement: each worker is bound to threads_per_rank cores (--map-by slot:PE=T --bind-to core:overload-allowed, or the profile's map_by and bind_to); the coordinator, one rank more and mostly asleep, may share one worker's cores. Without --hostfile, where this machine has too few cores, nothing is bound and mpirun oversubscribes. With --hostfile its slots decide: give the first host one slot more for the coordinator. --mpi-arg --map-by, --bind-to or --rankfile replace the placement.
 
-            Environment: also set for mpirun are OMPI_ALLOW_RUN_AS_ROOT* (as root), Open MPI's TCP keepalive (10/5/4 s: a silent host ends the job in ~30 s), TRANSCRIPTILE_PROGRESS and COLUMNS (this terminal's, for the coordinator's progress line); a value you set wins, except OPENBLAS_NUM_THREADS. OPENBLAS_CORETYPE, if set, is passed to every rank.
+            Environment: also set for mpirun are OMPI_ALLOW_RUN_AS_ROOT* (as root), Open MPI's TCP keepalive (10/5/4 s: a silent host ends the job in ~30 s), OPENBLAS_THREAD_TIMEOUT=4 (OpenBLAS's idle threads sleep instead of spinning), TRANSCRIPTILE_PROGRESS and COLUMNS (this terminal's, for the coordinator's progress line); a value you set wins, except OPENBLAS_NUM_THREADS. OPENBLAS_CORETYPE, if set, is passed to every rank.
 
             Signals: the first SIGTERM, SIGINT or SIGHUP stops the run at the next step boundary with a checkpoint and its records (exit 0); a second aborts the job (exit 1). Once the coordinator has ended, mpirun gets 10 s before the job is killed (exit 1). Exit status: the job's (0; 1 a failure; 2 bad input; 128+n a rank killed by signal n).
 

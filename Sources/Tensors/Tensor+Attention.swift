@@ -127,14 +127,17 @@ extension Tensor {
         }
     }
 
-    /// The largest of n values (n ≥ 1), eight lanes at a time.
+    /// The largest of n values (n ≥ 1), in four independent running maxima (the stdlib's
+    /// generic SIMD maximum is not inlined here, and one chain of `max` waits on itself).
     @inline(__always)
     private static func rowMaximum<T: TensorScalar>(_ p: UnsafeMutablePointer<T>, _ n: Int) -> T {
-        var lanes = SIMD8<T>(repeating: -T.infinity), j = 0
-        while j + 8 <= n { lanes = pointwiseMax(lanes, UnsafeRawPointer(p + j).loadUnaligned(as: SIMD8<T>.self)); j += 8 }
-        var best = lanes.max()
-        while j < n { best = max(best, p[j]); j += 1 }
-        return best
+        var (m0, m1, m2, m3) = (-T.infinity, -T.infinity, -T.infinity, -T.infinity), j = 0
+        while j + 4 <= n {
+            (m0, m1, m2, m3) = (max(m0, p[j]), max(m1, p[j + 1]), max(m2, p[j + 2]), max(m3, p[j + 3]))
+            j += 4
+        }
+        while j < n { m0 = max(m0, p[j]); j += 1 }
+        return max(max(m0, m1), max(m2, m3))
     }
 
     /// p ← exp(p − m) over n values.

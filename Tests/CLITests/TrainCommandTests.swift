@@ -49,7 +49,7 @@ final class TrainCommandTests: XCTestCase {
         if cores >= 2 {
             let bound = try dryRun([Self.demo, "--workers", "1"])
             XCTAssertEqual(bound.options, ["--map-by", "slot:PE=1", "--bind-to", "core:overload-allowed",
-                                           "-x", "OPENBLAS_NUM_THREADS", "-x", "TRANSCRIPTILE_PROGRESS"], bound.line)
+                                           "-x", "OPENBLAS_NUM_THREADS", "-x", "OPENBLAS_THREAD_TIMEOUT", "-x", "TRANSCRIPTILE_PROGRESS"], bound.line)
             XCTAssertEqual(bound.coordinator, ["-np", "1", binaries + "/transcriptile-coordinator", "--config", Self.demo, "--resume", "auto",
                                                "--set", "threads_per_rank=1"], bound.line)
             XCTAssertEqual(bound.workers, ["-np", "1", binaries + "/transcriptile-worker"], bound.line)
@@ -94,20 +94,22 @@ final class TrainCommandTests: XCTestCase {
     func testEnvironmentSetsWhatMPINeedsAndKeepsTheUsersValues() throws {
         let plain = try dryRun([Self.demo, "--workers", "1"])
         var expected = ["OMPI_MCA_oob_tcp_keepalive_time": "10", "OMPI_MCA_oob_tcp_keepalive_intvl": "5", "OMPI_MCA_oob_tcp_keepalive_probes": "4",
-                        "OPENBLAS_NUM_THREADS": "1", "TRANSCRIPTILE_PROGRESS": "lines"]  // stderr is a pipe here
+                        "OPENBLAS_NUM_THREADS": "1", "OPENBLAS_THREAD_TIMEOUT": "4", "TRANSCRIPTILE_PROGRESS": "lines"]  // stderr is a pipe here
         if geteuid() == 0 { expected["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; expected["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1" }
         for (name, value) in expected { XCTAssertEqual(plain.environment[name], value, name + "\n" + plain.line) }
         XCTAssertNil(plain.environment["COLUMNS"], plain.line)
 
         let users = try dryRun([Self.demo, "--workers", "1"], environment: [
             "OMPI_MCA_oob_tcp_keepalive_time": "30", "TRANSCRIPTILE_PROGRESS": "off", "COLUMNS": "77", "OPENBLAS_NUM_THREADS": "16",
+            "OPENBLAS_THREAD_TIMEOUT": "28",
         ])
         XCTAssertEqual(users.environment["OMPI_MCA_oob_tcp_keepalive_time"], "30", users.line)
         XCTAssertEqual(users.environment["OMPI_MCA_oob_tcp_keepalive_intvl"], "5", users.line)
         XCTAssertEqual(users.environment["TRANSCRIPTILE_PROGRESS"], "off", users.line)
         XCTAssertEqual(users.environment["COLUMNS"], "77", users.line)
         XCTAssertEqual(users.environment["OPENBLAS_NUM_THREADS"], "1", "threads_per_rank decides\n" + users.line)
-        XCTAssertTrue(users.line.contains("-x OPENBLAS_NUM_THREADS -x TRANSCRIPTILE_PROGRESS -x COLUMNS"), users.line)
+        XCTAssertEqual(users.environment["OPENBLAS_THREAD_TIMEOUT"], "28", users.line)
+        XCTAssertTrue(users.line.contains("-x OPENBLAS_NUM_THREADS -x OPENBLAS_THREAD_TIMEOUT -x TRANSCRIPTILE_PROGRESS -x COLUMNS"), users.line)
     }
 
     func testDryRunPrintsOneLineAShellRuns() throws {
