@@ -44,6 +44,8 @@ extension Tensor {
 
     /// The adjoint of `maxPool`: each output gradient goes to the input that was the maximum.
     public static func maxPoolBackward(gradient g: Tensor, inputShape: [Int], argmax: [Int]) -> Tensor {
+        // `argmax` is what `maxPool` returned for the output whose gradient `g` is (the autograd
+        // op passes both); no file, config value or argument reaches it.
         precondition(argmax.count == g.count, "maxPoolBackward: \(argmax.count) indices for a gradient of \(g.shape)")
         let dx = Tensor(zeros: inputShape, dtype: g.dtype)
         switch g.dtype {
