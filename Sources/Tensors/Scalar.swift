@@ -106,16 +106,18 @@ public enum BLASThreads {
 
     /// Runs `body` over 0..<count split across this process's threads, each calling BLAS
     /// single-threaded (coarse-grained parallelism: many small GEMMs scale better side by side
-    /// than each split across threads). `body(chunk, range)`; chunks are numbered from 0.
-    public static func splittingWork(_ count: Int, _ body: (Int, Range<Int>) -> Void) {
-        let threads = chunks(for: count)
+    /// than each split across threads). `body(slot, range)` as `Parallel.forPieces`: the threads
+    /// claim ranges of about count / (threads · 8) indices in turn; `slot` is below
+    /// `slots(for: count)`. With one thread, or one index, BLAS keeps its own threads.
+    public static func splittingWork(_ count: Int, _ body: (_ slot: Int, Range<Int>) -> Void) {
+        let threads = slots(for: count)
         guard threads > 1 else { return body(0, 0..<count) }
         let original = self.count
         set(1)
         defer { set(original) }
-        Parallel.forChunks(count, threads: threads, body)
+        Parallel.forPieces(count, pieces: threads * Parallel.piecesPerThread, threads: threads, body)
     }
 
-    /// How many chunks `splittingWork(count)` makes.
-    public static func chunks(for count: Int) -> Int { max(1, min(self.count, count)) }
+    /// How many threads `splittingWork(count)` uses: its slots are 0..<slots(for: count).
+    public static func slots(for count: Int) -> Int { max(1, min(self.count, count)) }
 }

@@ -55,9 +55,11 @@ extension Tensor {
         let (ho, wo) = (y.shape[2], y.shape[3])
         let lowering = ConvLowering(geo), weights = lowering.weights(w, geo, T.self)
         let cg = geo.inChannels / geo.groups, og = geo.outChannels / geo.groups, spatial = ho * wo
-        // Images are split across threads, each running its own lowering and single-threaded GEMMs.
-        BLASThreads.splittingWork(batch) { _, images in
-            let scratch = Tensor(uninitialized: [lowering.scratchCount(geo, ho, wo)], dtype: x.dtype)
+        // Images are split across threads, each running its own lowering and single-threaded GEMMs
+        // in its own scratch.
+        let scratchCount = lowering.scratchCount(geo, ho, wo)
+        let scratch = Tensor(uninitialized: [BLASThreads.slots(for: batch), scratchCount], dtype: x.dtype)
+        BLASThreads.splittingWork(batch) { slot, images in
             for b in images {
                 let image = y.pointer(T.self) + b * geo.outChannels * spatial
                 if let bias {
@@ -66,7 +68,7 @@ extension Tensor {
                 }
                 for g in 0..<geo.groups {
                     lowering.convolve(x.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd, h, wd, geo, group: g,
-                                      weights: weights.pointer(T.self), scratch: scratch.pointer(T.self),
+                                      weights: weights.pointer(T.self), scratch: scratch.pointer(T.self) + slot * scratchCount,
                                       beta: bias == nil ? 0 : 1, into: image + g * og * spatial, ho, wo)
                 }
             }
@@ -96,11 +98,11 @@ extension Tensor {
                                dx != nil && !transposed && !geo.isPointwise ? geo.patch * spatial : 0)
         // Images are split across threads as in the forward; each thread sums its weight gradient,
         // in the lowering's layout, into a private buffer; they are added into dW at the end.
-        let chunks = BLASThreads.chunks(for: batch)
-        let weightGradients = dw.map { Tensor(zeros: [chunks, $0.count], dtype: $0.dtype) }
-        BLASThreads.splittingWork(batch) { chunk, images in
-            let scratch = Tensor(uninitialized: [scratchCount], dtype: x.dtype)
-            let cols = scratch.pointer(T.self)
+        let slots = BLASThreads.slots(for: batch)
+        let weightGradients = dw.map { Tensor(zeros: [slots, $0.count], dtype: $0.dtype) }
+        let scratch = Tensor(uninitialized: [slots, scratchCount], dtype: x.dtype)
+        BLASThreads.splittingWork(batch) { slot, images in
+            let cols = scratch.pointer(T.self) + slot * scratchCount
             for b in images {
                 for g in 0..<geo.groups {
                     let image = x.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
@@ -108,7 +110,7 @@ extension Tensor {
                     if let weightGradients {
                         lowering.accumulateWeightGradient(
                             image, h, wd, geo, group: g, gradient: grad, ho, wo, scratch: cols,
-                            into: weightGradients.pointer(T.self) + chunk * weightGradients.shape[1])
+                            into: weightGradients.pointer(T.self) + slot * weightGradients.shape[1])
                     }
                     guard let dx else { continue }
                     let target = dx.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
@@ -131,7 +133,7 @@ extension Tensor {
             }
         }
         if let dw, let weightGradients {
-            lowering.addWeightGradient(weightGradients.reshaped([chunks, dw.count]).sum(to: [1, dw.count]), geo, into: dw, T.self)
+            lowering.addWeightGradient(weightGradients.reshaped([slots, dw.count]).sum(to: [1, dw.count]), geo, into: dw, T.self)
         }
     }
 

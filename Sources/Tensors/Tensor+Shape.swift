@@ -12,7 +12,7 @@ extension Tensor {
         if axes == Array(0..<rank) { return copy() }
         let inStrides = Tensor.contiguousStrides(shape)
         let walk = Broadcast(shape: axes.map { shape[$0] }, strides: [axes.map { inStrides[$0] }])
-        let out = Tensor(zeros: walk.shape, dtype: dtype)
+        let out = Tensor(uninitialized: walk.shape, dtype: dtype)
         let n = walk.rowLength, s = walk.innerStride(0)
         switch dtype {
         case .float32: Tensor.stridedCopy(walk, pointer(Float.self), out.pointer(Float.self), n, s)
@@ -52,7 +52,7 @@ extension Tensor {
         }
         var shape = first.shape
         shape[axis] = parts.map { $0.shape[axis] }.reduce(0, +)
-        let out = Tensor(zeros: shape, dtype: first.dtype)
+        let out = Tensor(uninitialized: shape, dtype: first.dtype)
         var start = 0
         for p in parts {
             out.copyBlock(from: p, axis: axis, at: start, adding: false)
@@ -66,7 +66,7 @@ extension Tensor {
         precondition(range.lowerBound >= 0 && range.upperBound <= shape[axis], "slice \(range) of axis \(axis) in \(shape)")
         var shape = self.shape
         shape[axis] = range.count
-        let out = Tensor(zeros: shape, dtype: dtype)
+        let out = Tensor(uninitialized: shape, dtype: dtype)
         let (outer, length, inner) = blocks(around: axis)
         let width = dtype.byteWidth, chunk = range.count * inner * width
         for o in 0..<outer {

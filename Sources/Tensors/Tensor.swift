@@ -165,7 +165,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// A new tensor with the same shape and elements.
     public func copy() -> Tensor {
-        let out = Tensor(zeros: shape, dtype: dtype)
+        let out = Tensor(uninitialized: shape, dtype: dtype)
         let bytes = count * dtype.byteWidth
         out.storage.base.advanced(by: out.offset * dtype.byteWidth)
             .copyMemory(from: storage.base.advanced(by: offset * dtype.byteWidth), byteCount: bytes)

@@ -30,6 +30,62 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Products large enough to be cut into pieces for two threads — by rows, by columns, with
+    /// either operand transposed, batched, accumulating — match the naive product and are
+    /// bitwise the single-threaded BLAS product.
+    func testMatmulSplitAcrossThreadsIsTheOneThreadProduct() {
+        let threads = BLASThreads.count
+        defer { BLASThreads.set(threads) }
+        let a = randomTensor([3, 400, 128], seed: 11, dtype: .float32), shared = randomTensor([128, 64], seed: 12, dtype: .float32)
+        let wide = randomTensor([2, 40, 600], seed: 13, dtype: .float32), batched = randomTensor([2, 600, 160], seed: 14, dtype: .float32)
+        let cases: [(String, () -> Tensor)] = [
+            ("rows, shared right operand", { Tensor.matmul(a, shared) }),
+            ("rows, transposed right operand", { Tensor.matmul(a, shared.permuted([1, 0]), transposeB: true) }),
+            ("columns, batched", { Tensor.matmul(wide, batched) }),
+            ("columns, both transposed", {
+                Tensor.matmul(wide.permuted([0, 2, 1]), batched.permuted([0, 2, 1]), transposeA: true, transposeB: true)
+            }),
+            ("columns, accumulating", {
+                let c = Tensor(repeating: 0.5, shape: [2, 40, 160])
+                return Tensor.matmul(wide, batched, into: c, accumulate: true)
+            }),
+        ]
+        for (name, product) in cases {
+            BLASThreads.set(1)
+            let alone = product()
+            BLASThreads.set(2)
+            let split = product()
+            XCTAssertEqual(split.floats, alone.floats, name)
+        }
+        assertClose(Tensor.matmul(wide, batched), naiveMatmul(wide, batched), "columns, batched, against the naive product")
+        assertClose(Tensor.matmul(a, shared), naiveMatmul(a, shared), "rows, against the naive product")
+    }
+
+    /// Dynamic pieces cover every index once, and a slot is never in two calls at once.
+    func testParallelPiecesCoverEveryIndexOnce() {
+        let threads = BLASThreads.count
+        defer { BLASThreads.set(threads) }
+        BLASThreads.set(2)
+        for (count, pieces) in [(1000, 37), (5, 16), (64, 1), (0, 4)] {
+            let visits = UnsafeMutableBufferPointer<Int>.allocate(capacity: max(count, 1))
+            let busy = UnsafeMutableBufferPointer<Int>.allocate(capacity: 2)
+            defer { visits.deallocate(); busy.deallocate() }
+            visits.initialize(repeating: 0)
+            busy.initialize(repeating: 0)
+            nonisolated(unsafe) let (v, b) = (visits, busy)
+            nonisolated(unsafe) var overlapping = false, badSlot = false
+            Parallel.forPieces(count, pieces: pieces, threads: 2) { slot, range in
+                guard slot < 2 else { badSlot = true; return }
+                b[slot] += 1
+                if b[slot] != 1 { overlapping = true }
+                for i in range { v[i] += 1 }
+                b[slot] -= 1
+            }
+            XCTAssertFalse(badSlot || overlapping, "\(count) in \(pieces) pieces")
+            XCTAssertEqual(Array(visits.prefix(count)), Array(repeating: 1, count: count), "\(count) in \(pieces) pieces")
+        }
+    }
+
     private func naiveMatmul(_ a: Tensor, _ b: Tensor) -> Tensor {
         let (m, k) = (a.shape[a.rank - 2], a.shape[a.rank - 1]), n = b.shape[b.rank - 1]
         let batches = a.count / (m * k), x = a.scalars, y = b.scalars
