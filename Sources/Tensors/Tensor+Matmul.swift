@@ -72,7 +72,7 @@ struct GEMMPieces {
     /// on one thread itself); a piece does at least about this much.
     static let minimumFlops = 1 << 21
     /// Rows or columns per block, at least: thinner blocks repack the other operand too often.
-    static let minimumBlock = 16
+    static let minimumBlock = 64
 
     let batches, m, n, k, strideB: Int
     let splitRows: Bool, blocks: Int, threads: Int
