@@ -96,46 +96,54 @@ extension Tensor {
         let scratchCount = max(lowering.scratchCount(geo, ho, wo),
                                transposed ? transposedLowering.scratchCount(transposedGeometry, h, wd) : 0,
                                dx != nil && !transposed && !geo.isPointwise ? geo.patch * spatial : 0)
-        // Images are split across threads as in the forward; each thread sums its weight gradient,
-        // in the lowering's layout, into a private buffer; they are added into dW at the end.
-        let slots = BLASThreads.slots(for: batch)
-        let weightGradients = dw.map { Tensor(zeros: [slots, $0.count], dtype: $0.dtype) }
+        // The batch is cut into a fixed number of pieces, which the threads claim in turn as in
+        // the forward. Each piece sums its weight gradient, in the lowering's layout, into its own
+        // buffer, and the buffers are added into dW in piece order at the end: dW is the same
+        // whichever thread took which piece (a buffer per thread would sum in claiming order).
+        let slots = BLASThreads.slots(for: batch), pieces = min(batch, slots * weightGradientPiecesPerThread)
+        let weightGradients = dw.map { Tensor(zeros: [pieces, $0.count], dtype: $0.dtype) }
         let scratch = Tensor(uninitialized: [slots, scratchCount], dtype: x.dtype)
-        BLASThreads.splittingWork(batch) { slot, images in
+        BLASThreads.splittingWork(pieces) { slot, pieceRange in
             let cols = scratch.pointer(T.self) + slot * scratchCount
-            for b in images {
-                for g in 0..<geo.groups {
-                    let image = x.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
-                    let grad = dy.pointer(T.self) + (b * geo.outChannels + g * og) * spatial
-                    if let weightGradients {
-                        lowering.accumulateWeightGradient(
-                            image, h, wd, geo, group: g, gradient: grad, ho, wo, scratch: cols,
-                            into: weightGradients.pointer(T.self) + slot * weightGradients.shape[1])
-                    }
-                    guard let dx else { continue }
-                    let target = dx.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
-                    let weight = w.pointer(T.self) + g * og * geo.patch
-                    if geo.isPointwise {
-                        // dX[g] += W[g]ᵀ · dY[g]   [cg, og] × [og, spatial]
-                        T.gemm(transA: true, transB: false, m: geo.patch, n: spatial, k: og, alpha: 1,
-                               a: weight, lda: geo.patch, b: grad, ldb: spatial, beta: 1, c: target, ldc: spatial)
-                    } else if let transposedWeights {
-                        transposedLowering.convolve(grad, ho, wo, transposedGeometry, group: g,
-                                                    weights: transposedWeights.pointer(T.self), scratch: cols,
-                                                    beta: 1, into: target, h, wd)
-                    } else {
-                        // dCols = W[g]ᵀ · dY[g]   [patch, og] × [og, spatial], then col2im adds into dX.
-                        T.gemm(transA: true, transB: false, m: geo.patch, n: spatial, k: og, alpha: 1,
-                               a: weight, lda: geo.patch, b: grad, ldb: spatial, beta: 0, c: cols, ldc: spatial)
-                        col2im(cols, cg, h, wd, geo, ho, wo, target)
+            for piece in pieceRange {
+                for b in piece * batch / pieces..<(piece + 1) * batch / pieces {
+                    for g in 0..<geo.groups {
+                        let image = x.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
+                        let grad = dy.pointer(T.self) + (b * geo.outChannels + g * og) * spatial
+                        if let weightGradients {
+                            lowering.accumulateWeightGradient(
+                                image, h, wd, geo, group: g, gradient: grad, ho, wo, scratch: cols,
+                                into: weightGradients.pointer(T.self) + piece * weightGradients.shape[1])
+                        }
+                        guard let dx else { continue }
+                        let target = dx.pointer(T.self) + (b * geo.inChannels + g * cg) * h * wd
+                        let weight = w.pointer(T.self) + g * og * geo.patch
+                        if geo.isPointwise {
+                            // dX[g] += W[g]ᵀ · dY[g]   [cg, og] × [og, spatial]
+                            T.gemm(transA: true, transB: false, m: geo.patch, n: spatial, k: og, alpha: 1,
+                                   a: weight, lda: geo.patch, b: grad, ldb: spatial, beta: 1, c: target, ldc: spatial)
+                        } else if let transposedWeights {
+                            transposedLowering.convolve(grad, ho, wo, transposedGeometry, group: g,
+                                                        weights: transposedWeights.pointer(T.self), scratch: cols,
+                                                        beta: 1, into: target, h, wd)
+                        } else {
+                            // dCols = W[g]ᵀ · dY[g]   [patch, og] × [og, spatial], then col2im adds into dX.
+                            T.gemm(transA: true, transB: false, m: geo.patch, n: spatial, k: og, alpha: 1,
+                                   a: weight, lda: geo.patch, b: grad, ldb: spatial, beta: 0, c: cols, ldc: spatial)
+                            col2im(cols, cg, h, wd, geo, ho, wo, target)
+                        }
                     }
                 }
             }
         }
         if let dw, let weightGradients {
-            lowering.addWeightGradient(weightGradients.reshaped([slots, dw.count]).sum(to: [1, dw.count]), geo, into: dw, T.self)
+            lowering.addWeightGradient(weightGradients.reshaped([pieces, dw.count]).sum(to: [1, dw.count]), geo, into: dw, T.self)
         }
     }
+
+    /// Pieces of a batch per thread in the convolution's backward, each with its own weight
+    /// gradient buffer: fewer than elsewhere, as each piece holds a copy of dW.
+    static let weightGradientPiecesPerThread = 4
 
     /// W′[c, o, i, j] = W[o, c, k−1−i, k−1−j] within each group: the weights of the transposed
     /// convolution, shape [C, O/groups, k, k].

@@ -86,6 +86,26 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// With the images claimed by two threads in whatever order they come, the convolution's
+    /// gradients are bitwise the same on every run (each piece of the batch sums its own dW).
+    func testConvolutionGradientsDoNotDependOnWhichThreadTookWhichImages() {
+        let threads = BLASThreads.count
+        defer { BLASThreads.set(threads) }
+        BLASThreads.set(2)
+        let geometry = Conv2dGeometry(inChannels: 8, outChannels: 8, kernel: 3, padding: 1)
+        let x = randomTensor([16, 8, 12, 12], seed: 21, dtype: .float32), w = randomTensor(geometry.weightShape, seed: 22, dtype: .float32)
+        let g = randomTensor([16, 8, 12, 12], seed: 23, dtype: .float32)
+        func gradients() -> [Float] {
+            let dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape)
+            Tensor.conv2dBackward(x, w, gradient: g, geometry, gradInput: dx, gradWeight: dw)
+            return dx.floats + dw.floats
+        }
+        let first = gradients()
+        for run in 1..<20 {
+            XCTAssertEqual(zip(gradients(), first).filter { $0 != $1 }.count, 0, "run \(run): gradient elements that differ from the first run's")
+        }
+    }
+
     private func naiveMatmul(_ a: Tensor, _ b: Tensor) -> Tensor {
         let (m, k) = (a.shape[a.rank - 2], a.shape[a.rank - 1]), n = b.shape[b.rank - 1]
         let batches = a.count / (m * k), x = a.scalars, y = b.scalars
