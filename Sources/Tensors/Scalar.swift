@@ -108,9 +108,11 @@ public enum BLASThreads {
     /// single-threaded (coarse-grained parallelism: many small GEMMs scale better side by side
     /// than each split across threads). `body(slot, range)` as `Parallel.forPieces`: the threads
     /// claim ranges of about count / (threads · 8) indices in turn; `slot` is below
-    /// `slots(for: count)`. With one thread, or one index, BLAS keeps its own threads.
-    public static func splittingWork(_ count: Int, _ body: (_ slot: Int, Range<Int>) -> Void) {
-        let threads = slots(for: count)
+    /// `slots(for: count)`. With one thread, or one index, BLAS keeps its own threads. `cost`,
+    /// the work per index in elements, keeps small jobs on the calling thread (as
+    /// `Parallel.forRanges`); by default every index is worth a thread.
+    public static func splittingWork(_ count: Int, cost: Int = Parallel.grain, _ body: (_ slot: Int, Range<Int>) -> Void) {
+        let threads = min(slots(for: count), max(1, count * max(cost, 1) / Parallel.grain))
         guard threads > 1 else { return body(0, 0..<count) }
         let original = self.count
         set(1)

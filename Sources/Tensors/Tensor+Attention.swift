@@ -37,7 +37,8 @@ extension Tensor {
                                                           _ n: Int, _ t: Int, _ s: Int, _ d: Int, _ scale: T) {
         let (pq, pk, pv, po, pl) = (q.pointer(T.self), k.pointer(T.self), v.pointer(T.self), o.pointer(T.self), lse.pointer(T.self))
         let (bq, bk) = attentionBlock
-        Parallel.forRanges(n, cost: t * s * d) { problems in
+        // Problems are split across threads, each with single-threaded GEMMs on its blocks.
+        BLASThreads.splittingWork(n, cost: t * s * d) { _, problems in
             var scores = [T](repeating: 0, count: bq * bk), maxima = [T](repeating: 0, count: bq), sums = [T](repeating: 0, count: bq)
             for problem in problems {
                 let (qn, kn, vn, on) = (pq + problem * t * d, pk + problem * s * d, pv + problem * s * d, po + problem * t * d)
@@ -84,7 +85,7 @@ extension Tensor {
         let (pq, pk, pv, po, pl, pg) = (q.pointer(T.self), k.pointer(T.self), v.pointer(T.self), o.pointer(T.self), lse.pointer(T.self), g.pointer(T.self))
         let (pdq, pdk, pdv) = (dq.pointer(T.self), dk.pointer(T.self), dv.pointer(T.self))
         let (bq, bk) = attentionBlock
-        Parallel.forRanges(n, cost: 2 * t * s * d) { problems in
+        BLASThreads.splittingWork(n, cost: 2 * t * s * d) { _, problems in
             var p = [T](repeating: 0, count: bq * bk), dp = [T](repeating: 0, count: bq * bk), delta = [T](repeating: 0, count: bq)
             for problem in problems {
                 let (qn, kn, vn) = (pq + problem * t * d, pk + problem * s * d, pv + problem * s * d)
