@@ -114,10 +114,16 @@ public enum BLASThreads {
     public static func splittingWork(_ count: Int, cost: Int = Parallel.grain, _ body: (_ slot: Int, Range<Int>) -> Void) {
         let threads = min(slots(for: count), max(1, count * max(cost, 1) / Parallel.grain))
         guard threads > 1 else { return body(0, 0..<count) }
-        let original = self.count
+        singleThreaded { Parallel.forPieces(count, pieces: threads * Parallel.piecesPerThread, threads: threads, body) }
+    }
+
+    /// Runs `body` with BLAS on one thread (the calling one), then restores the thread count.
+    public static func singleThreaded<Result>(_ body: () -> Result) -> Result {
+        let original = count
+        guard original > 1 else { return body() }
         set(1)
         defer { set(original) }
-        Parallel.forPieces(count, pieces: threads * Parallel.piecesPerThread, threads: threads, body)
+        return body()
     }
 
     /// How many threads `splittingWork(count)` uses: its slots are 0..<slots(for: count).

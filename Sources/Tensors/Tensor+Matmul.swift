@@ -57,7 +57,8 @@ extension Tensor {
 
 /// A batch of equal products C_i = op(A_i)·op(B_i) (C_i [m, n], inner size k) cut into pieces
 /// that the rank's threads claim in turn, each run by single-threaded BLAS: whole products when
-/// there are plenty, else blocks of C's rows (or of its columns, when C is wider than tall).
+/// there are plenty, else blocks of C's rows (or of its columns, when C is wider than tall);
+/// small batches run whole on the calling thread.
 /// OpenBLAS's own threads take fixed shares and wait for each other, so one preempted thread
 /// stalls the product; here it delays only its piece (Docs/Numerics.md, Threads). Splitting
 /// rows or columns leaves every element's sum over k as it was, so results do not depend on it.
@@ -68,27 +69,36 @@ struct GEMMPieces {
         let transA, transB: Bool, lda, ldb: Int, beta: T
     }
 
-    /// Below this many floating-point operations a product runs whole (OpenBLAS keeps small ones
-    /// on one thread itself); a piece does at least about this much.
+    /// Below this many floating-point operations in all, the batch runs on the calling thread
+    /// (through BLAS as configured); a piece does at least about this much.
     static let minimumFlops = 1 << 21
-    /// Rows or columns per block, at least: thinner blocks repack the other operand too often.
-    static let minimumBlock = 64
+    /// Rows or columns per block, preferably: thinner blocks repack the other operand too often.
+    /// A product too narrow for one such block per thread still gets one per thread, down to
+    /// `thinnestBlock`: anything beats handing it to OpenBLAS's threads, whose fixed shares
+    /// stall when a core is busy elsewhere.
+    static let minimumBlock = 64, thinnestBlock = 16
 
     let batches, m, n, k, strideB: Int
-    let splitRows: Bool, blocks: Int, threads: Int
+    /// Whether the threads share the batch; blocks per product when they do.
+    let split: Bool, splitRows: Bool, blocks: Int
 
     init(batches: Int, m: Int, n: Int, k: Int, strideB: Int, threads: Int) {
-        (self.batches, self.m, self.n, self.k, self.strideB, self.threads) = (batches, m, n, k, strideB, threads)
+        (self.batches, self.m, self.n, self.k, self.strideB) = (batches, m, n, k, strideB)
         splitRows = m >= n
         let flops = 2 * m * n * k, wanted = threads * Parallel.piecesPerThread
-        blocks = threads < 2 || batches * flops < Self.minimumFlops || batches >= wanted ? 1
-            : max(1, min((wanted + batches - 1) / batches, max(m, n) / Self.minimumBlock, flops / Self.minimumFlops))
+        split = threads > 1 && batches * flops >= Self.minimumFlops
+        let extent = max(m, n), byShape = max(extent / Self.minimumBlock, min(threads, extent / Self.thinnestBlock))
+        blocks = !split || batches >= wanted ? 1
+            : max(1, min((wanted + batches - 1) / batches, byShape, flops / Self.minimumFlops))
     }
 
     func run<T: TensorScalar>(_ p: Product<T>) {
-        if threads < 2 || batches * blocks == 1 {
-            // One product, or one thread: BLAS as configured.
-            for i in 0..<batches { piece(p, batch: i, block: 0..<(splitRows ? m : n)) }
+        guard split, batches * blocks > 1 else {
+            // One thread, a small batch, or one product too thin to cut: on the calling thread
+            // (OpenBLAS would hand products from 0.5 MFLOP to its own threads).
+            BLASThreads.singleThreaded {
+                for i in 0..<batches { piece(p, batch: i, block: 0..<(splitRows ? m : n)) }
+            }
             return
         }
         let extent = splitRows ? m : n
