@@ -101,7 +101,7 @@ extension Tensor {
         // buffer, and the buffers are added into dW in piece order at the end: dW is the same
         // whichever thread took which piece (a buffer per thread would sum in claiming order).
         let slots = BLASThreads.slots(for: batch), pieces = min(batch, slots * weightGradientPiecesPerThread)
-        let weightGradients = dw.map { Tensor(zeros: [pieces, $0.count], dtype: $0.dtype) }
+        let weightGradients = dw.map { Tensor(zeros: [pieces, lowering.weightGradientCount(geo)], dtype: $0.dtype) }
         let scratch = Tensor(uninitialized: [slots, scratchCount], dtype: x.dtype)
         BLASThreads.splittingWork(pieces) { slot, pieceRange in
             let cols = scratch.pointer(T.self) + slot * scratchCount
@@ -137,7 +137,8 @@ extension Tensor {
             }
         }
         if let dw, let weightGradients {
-            lowering.addWeightGradient(weightGradients.reshaped([pieces, dw.count]).sum(to: [1, dw.count]), geo, into: dw, T.self)
+            let count = weightGradients.shape[1]
+            lowering.addWeightGradient(weightGradients.sum(to: [1, count]).reshaped([count]), geo, into: dw, T.self)
         }
     }
 
@@ -296,9 +297,17 @@ enum ConvLowering {
     case shiftedRows
     /// Any stride: one GEMM over im2col's [C·k², Ho·Wo] patch matrix.
     case im2col
+    /// 3×3, stride 1, enough input channels: Winograd's F(2×2, 3×3), 16 GEMMs on transformed
+    /// tiles (`Winograd`); weights and their gradients are held transformed, [16, O, C/groups].
+    case winograd
 
     init(_ geo: Conv2dGeometry) {
-        self = geo.isPointwise ? .pointwise : geo.stride == 1 ? .shiftedRows : .im2col
+        self = geo.isPointwise ? .pointwise : Winograd.applies(to: geo) ? .winograd : geo.stride == 1 ? .shiftedRows : .im2col
+    }
+
+    /// Elements of a weight gradient in this lowering's layout.
+    func weightGradientCount(_ geo: Conv2dGeometry) -> Int {
+        self == .winograd ? 16 * geo.outChannels * (geo.inChannels / geo.groups) : geo.outChannels * geo.patch
     }
 
     /// Scratch elements one image and group needs for an output of ho × wo.
@@ -307,11 +316,13 @@ enum ConvLowering {
         case .pointwise: 0
         case .shiftedRows: geo.inChannels / geo.groups * geo.kernel * (ho + geo.kernel - 1) * wo
         case .im2col: geo.patch * ho * wo
+        case .winograd: Winograd.scratchCount(geo, ho, wo)
         }
     }
 
     /// The weights [O, C/groups, k, k] in this lowering's layout.
     func weights<T: TensorScalar>(_ w: Tensor, _ geo: Conv2dGeometry, _: T.Type) -> Tensor {
+        if self == .winograd { return Winograd.transformedWeights(w, geo, T.self) }
         guard self == .shiftedRows else { return w }
         let permuted = Tensor(uninitialized: w.shape, dtype: w.dtype)
         forEachKernelRowIndex(geo) { natural, rowMajor in permuted.pointer(T.self)[rowMajor] = w.pointer(T.self)[natural] }
@@ -320,6 +331,7 @@ enum ConvLowering {
 
     /// Adds a weight gradient held in this lowering's layout into `dw` [O, C/groups, k, k].
     func addWeightGradient<T: TensorScalar>(_ gradient: Tensor, _ geo: Conv2dGeometry, into dw: Tensor, _: T.Type) {
+        if self == .winograd { return Winograd.addWeightGradient(gradient, geo, into: dw, T.self) }
         guard self == .shiftedRows else { return dw.add(gradient.reshaped(dw.shape)) }
         let source = gradient.pointer(T.self), target = dw.pointer(T.self)
         forEachKernelRowIndex(geo) { natural, rowMajor in target[natural] += source[rowMajor] }
@@ -345,6 +357,8 @@ enum ConvLowering {
     ) {
         let (k, cg, og, spatial) = (geo.kernel, geo.inChannels / geo.groups, geo.outChannels / geo.groups, ho * wo)
         switch self {
+        case .winograd:
+            Winograd.convolve(input, h, w, geo, group: g, weights: weights, scratch: scratch, beta: beta, into: out, ho, wo)
         case .pointwise, .im2col:
             if self == .im2col { Tensor.im2col(input, cg, h, w, geo, ho, wo, scratch) }
             T.gemm(transA: false, transB: false, m: og, n: spatial, k: geo.patch, alpha: 1,
@@ -368,6 +382,8 @@ enum ConvLowering {
     ) {
         let (k, cg, og, spatial) = (geo.kernel, geo.inChannels / geo.groups, geo.outChannels / geo.groups, ho * wo)
         switch self {
+        case .winograd:
+            Winograd.accumulateWeightGradient(input, h, w, geo, group: g, gradient: dy, ho, wo, scratch: scratch, into: dw)
         case .pointwise, .im2col:
             if self == .im2col { Tensor.im2col(input, cg, h, w, geo, ho, wo, scratch) }
             T.gemm(transA: false, transB: true, m: og, n: geo.patch, k: spatial, alpha: 1,

@@ -24,6 +24,11 @@ final class LayerGradientTests: XCTestCase {
             let conv = Conv2d(arena, "conv", 4, 6, kernel: 3, stride: 2, padding: 1, groups: 2)
             return { conv($0[0]) }
         }
+        // 3×3, stride 1: Winograd's F(2×2, 3×3), over an odd output edge.
+        checkLayer([randomTensor([2, 5, 5, 4])]) { arena in
+            let conv = Conv2d(arena, "conv", 5, 7, kernel: 3, padding: 1)
+            return { conv($0[0]) }
+        }
     }
 
     func testNormalizations() {

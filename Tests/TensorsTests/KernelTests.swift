@@ -125,12 +125,68 @@ final class KernelTests: XCTestCase {
             Conv2dGeometry(inChannels: 4, outChannels: 6, kernel: 3, stride: 2, padding: 1, groups: 2),
             Conv2dGeometry(inChannels: 4, outChannels: 2, kernel: 1),
             Conv2dGeometry(inChannels: 4, outChannels: 4, kernel: 4, stride: 2, padding: 0, groups: 4),
-            Conv2dGeometry(inChannels: 4, outChannels: 6, kernel: 3, padding: 2, groups: 2),  // stride 1: shifted rows
+            Conv2dGeometry(inChannels: 4, outChannels: 6, kernel: 3, padding: 2, groups: 2),
+            Conv2dGeometry(inChannels: 4, outChannels: 6, kernel: 5, padding: 2, groups: 2),  // stride 1, not 3×3: shifted rows
             Conv2dGeometry(inChannels: 4, outChannels: 3, kernel: 2),
         ] {
             let x = randomTensor([2, 4, 7, 6], seed: 4), w = randomTensor(geometry.weightShape, seed: 5)
             assertClose(Tensor.conv2d(x, w, geometry), directConv(x, w, geometry), absolute: 1e-10, relative: 1e-10, "\(geometry)")
         }
+    }
+
+    /// 3×3 stride-1 convolutions run Winograd's F(2×2, 3×3): the output, the input gradient
+    /// (itself such a convolution) and the weight gradient are exact in Double (odd and even
+    /// edges, paddings 0–2, groups, widths past a SIMD step) and within rounding in Float.
+    func testWinogradConvolutionAndItsGradientsMatchDirectLoops() {
+        for (geometry, size) in [
+            (Conv2dGeometry(inChannels: 3, outChannels: 5, kernel: 3, padding: 1), (7, 6)),
+            (Conv2dGeometry(inChannels: 8, outChannels: 6, kernel: 3, padding: 2, groups: 2), (5, 19)),
+            (Conv2dGeometry(inChannels: 16, outChannels: 3, kernel: 3, padding: 0), (9, 4)),
+        ] {
+            let (h, w) = size, (ho, wo) = (geometry.output(h), geometry.output(w))
+            let x = randomTensor([2, geometry.inChannels, h, w], seed: 4), weights = randomTensor(geometry.weightShape, seed: 5)
+            let g = randomTensor([2, geometry.outChannels, ho, wo], seed: 6)
+            let dx = Tensor(zeros: x.shape, dtype: .float64), dw = Tensor(zeros: weights.shape, dtype: .float64)
+            Tensor.conv2dBackward(x, weights, gradient: g, geometry, gradInput: dx, gradWeight: dw)
+            let direct = directConv(x, weights, geometry)
+            assertClose(Tensor.conv2d(x, weights, geometry), direct, absolute: 1e-12, relative: 1e-12, "\(geometry)")
+            assertClose(dx, directInputGradient(g, weights, geometry, inputSize: size), absolute: 1e-12, relative: 1e-12, "dX \(geometry)")
+            assertClose(dw, directWeightGradient(x, g, geometry), absolute: 1e-12, relative: 1e-12, "dW \(geometry)")
+            let single = Tensor.conv2d(x.converted(to: .float32), weights.converted(to: .float32), geometry).converted(to: .float64)
+            assertClose(single, direct, absolute: 1e-5, relative: 1e-5, "\(geometry) in Float")
+        }
+    }
+
+    /// dX[n, c, iy, ix] = Σ dY[n, o, oy, ox]·w[o, c, i, j] over the taps that read (iy, ix).
+    private func directInputGradient(_ dy: Tensor, _ w: Tensor, _ g: Conv2dGeometry, inputSize: (Int, Int)) -> Tensor {
+        let (b, ho, wo) = (dy.shape[0], dy.shape[2], dy.shape[3]), (h, wd) = inputSize
+        let cg = g.inChannels / g.groups, og = g.outChannels / g.groups, dv = dy.scalars, wv = w.scalars
+        var dx = [Double](repeating: 0, count: b * g.inChannels * h * wd)
+        for n in 0..<b { for o in 0..<g.outChannels { for oy in 0..<ho { for ox in 0..<wo {
+            for c in 0..<cg { for i in 0..<g.kernel { for j in 0..<g.kernel {
+                let iy = oy * g.stride - g.padding + i, ix = ox * g.stride - g.padding + j
+                guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
+                dx[((n * g.inChannels + o / og * cg + c) * h + iy) * wd + ix] +=
+                    dv[((n * g.outChannels + o) * ho + oy) * wo + ox] * wv[((o * cg + c) * g.kernel + i) * g.kernel + j]
+            } } }
+        } } } }
+        return Tensor(shape: [b, g.inChannels, h, wd], values: dx, dtype: .float64)
+    }
+
+    /// dW[o, c, i, j] = Σ dY[n, o, oy, ox]·x[n, c, oy·s − p + i, ox·s − p + j].
+    private func directWeightGradient(_ x: Tensor, _ dy: Tensor, _ g: Conv2dGeometry) -> Tensor {
+        let (b, h, wd) = (x.shape[0], x.shape[2], x.shape[3]), (ho, wo) = (dy.shape[2], dy.shape[3])
+        let cg = g.inChannels / g.groups, og = g.outChannels / g.groups, xv = x.scalars, dv = dy.scalars
+        var dw = [Double](repeating: 0, count: g.weightShape.reduce(1, *))
+        for n in 0..<b { for o in 0..<g.outChannels { for oy in 0..<ho { for ox in 0..<wo {
+            for c in 0..<cg { for i in 0..<g.kernel { for j in 0..<g.kernel {
+                let iy = oy * g.stride - g.padding + i, ix = ox * g.stride - g.padding + j
+                guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
+                dw[((o * cg + c) * g.kernel + i) * g.kernel + j] +=
+                    dv[((n * g.outChannels + o) * ho + oy) * wo + ox] * xv[((n * g.inChannels + o / og * cg + c) * h + iy) * wd + ix]
+            } } }
+        } } } }
+        return Tensor(shape: g.weightShape, values: dw, dtype: .float64)
     }
 
     private func directConv(_ x: Tensor, _ w: Tensor, _ g: Conv2dGeometry) -> Tensor {
