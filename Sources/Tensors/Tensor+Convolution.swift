@@ -100,8 +100,9 @@ extension Tensor {
         // the forward. Each piece sums its weight gradient, in the lowering's layout, into its own
         // buffer, and the buffers are added into dW in piece order at the end: dW is the same
         // whichever thread took which piece (a buffer per thread would sum in claiming order).
-        let slots = BLASThreads.slots(for: batch), pieces = min(batch, slots * weightGradientPiecesPerThread)
-        let weightGradients = dw.map { Tensor(zeros: [pieces, lowering.weightGradientCount(geo)], dtype: $0.dtype) }
+        let slots = BLASThreads.slots(for: batch), partial = lowering.weightGradientCount(geo)
+        let pieces = backwardPieces(batch: batch, slots: slots, partialBytes: dw == nil ? 0 : partial * x.dtype.byteWidth)
+        let weightGradients = dw.map { Tensor(zeros: [pieces, partial], dtype: $0.dtype) }
         let scratch = Tensor(uninitialized: [slots, scratchCount], dtype: x.dtype)
         BLASThreads.splittingWork(pieces) { slot, pieceRange in
             let cols = scratch.pointer(T.self) + slot * scratchCount
@@ -142,9 +143,14 @@ extension Tensor {
         }
     }
 
-    /// Pieces of a batch per thread in the convolution's backward, each with its own weight
-    /// gradient buffer: fewer than elsewhere, as each piece holds a copy of dW.
-    static let weightGradientPiecesPerThread = 4
+    /// Pieces of a batch in the convolution's backward, each with its own weight gradient buffer
+    /// of `partialBytes`: 4 per thread (fewer than elsewhere, as each holds a copy of dW), one on
+    /// one thread, and no more than fit in 256 MiB of buffers, though at least one per thread
+    /// (a 512-channel 3×3 layer's buffer, transformed for Winograd, is 16 MiB).
+    static func backwardPieces(batch: Int, slots: Int, partialBytes: Int) -> Int {
+        guard slots > 1 else { return 1 }
+        return min(batch, slots * 4, max(slots, (256 << 20) / max(partialBytes, 1)))
+    }
 
     /// W′[c, o, i, j] = W[o, c, k−1−i, k−1−j] within each group: the weights of the transposed
     /// convolution, shape [C, O/groups, k, k].
