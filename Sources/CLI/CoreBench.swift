@@ -17,7 +17,8 @@ struct CoreBench: ParsableCommand {
             Linear and Conv2d forward+backward are timed through the autograd stack and reported \
             in GFLOP/s of their three GEMMs (forward, input gradient, weight gradient), beside raw \
             cblas_sgemm on the very same GEMM shapes at the same thread count ("ratio" = layer / \
-            sgemm). BatchNorm2d and GroupNorm(8) forward+backward in training mode on [32, 16, 64, 64] \
+            sgemm). Conv2d 3×3 runs Winograd's F(2×2, 3×3), whose GEMMs are 2.25× smaller than the \
+            direct ones counted: its figure is effective, and a ratio above 1 is Winograd's saving. BatchNorm2d and GroupNorm(8) forward+backward in training mode on [32, 16, 64, 64] \
             are reported in ms. The AdamW step is reported in GB/s of memory traffic (7 floats per parameter). \
             Reference models: (a) MLP VAE 5000→1024→256→128, batch 64; (b) UNet 64×64×3, \
             channels 32/64/128, batch 16; (c) MLP 5000→512→128→1 with Cox loss, batch 256; \
@@ -105,7 +106,8 @@ struct CoreBench: ParsableCommand {
         let x = Tensor(shape: [batch, channels, size, size], values: RandomKey(seed: 1, stream: RandomStream.syntheticInputs).normal(count))
         let upstream = Tensor(repeating: 1e-3, shape: x.shape)
         let (patch, spatial) = (channels * 9, size * size)
-        // Forward, weight gradient, and the input gradient as a transposed convolution (stride 1).
+        // The direct lowering's GEMMs (forward, weight gradient, input gradient as a transposed
+        // convolution), against which Winograd's time gives an effective rate.
         let perImage = [GEMM(m: channels, n: spatial, k: patch), GEMM(m: channels, n: patch, k: spatial, transB: true),
                         GEMM(m: channels, n: spatial, k: patch)]
         let gemms = Array(repeating: perImage, count: batch).flatMap { $0 }

@@ -6,13 +6,13 @@
 /// by two). Per call the weights become U = G·g·Gᵀ (4×4 per output and input channel); per
 /// image the input tiles become V = Bᵀ·d·B; 16 GEMMs M[ξ] = U[ξ]·V[ξ] ([O × C] × [C × tiles],
 /// ξ = one of the 4×4 positions) do all the channel sums; and Y = Aᵀ·M·A turns each tile back
-/// into its 2×2 outputs. The transforms only add and halve, so the result is the convolution's
-/// exactly in exact arithmetic; in float32 it differs from the direct sum by rounding, about
-/// 10⁻⁶ relative (tested). With the GEMMs 2.25× smaller than im2col's, the 3×3 convolutions of
-/// the UNets run about a third faster from 64 channels on (Docs/Numerics.md, Convolution).
+/// into its 2×2 outputs. The transforms only add, subtract and halve, so the result is the
+/// convolution's in exact arithmetic; in float32 it differs from the direct sum by rounding
+/// (2–5·10⁻⁷ RMS relative). The GEMMs are 2.25× smaller than the direct lowering's; the
+/// transforms, SIMD over tiles, cost a fraction of that (Docs/Numerics.md, Convolution).
 enum Winograd {
-    /// 3×3, stride 1, padding up to 2 ("same" and "valid", and their input gradients). At every
-    /// channel count measured (3–128, Docs/Benchmarks.md) it beats the direct GEMMs.
+    /// 3×3, stride 1, padding up to 2 ("same" and "valid", and their input gradients): at every
+    /// channel count tried (4–128) it was no slower than the direct GEMMs.
     static func applies(to geo: Conv2dGeometry) -> Bool { geo.kernel == 3 && geo.stride == 1 && geo.padding <= 2 }
 
     /// Tiles per SIMD step of the transforms.
@@ -55,10 +55,12 @@ enum Winograd {
         for f in 0..<filters {
             let g = source + 9 * f
             let (c0, c1, c2) = (spread(g[0], g[3], g[6]), spread(g[1], g[4], g[7]), spread(g[2], g[5], g[8]))  // columns of G·g
-            for (i, row) in [(c0.0, c1.0, c2.0), (c0.1, c1.1, c2.1), (c0.2, c1.2, c2.2), (c0.3, c1.3, c2.3)].enumerated() {
-                let u = spread(row.0, row.1, row.2), target = target + 4 * i * filters + f
-                (target[0], target[filters], target[2 * filters], target[3 * filters]) = u
+            /// Row i of G·g times Gᵀ.
+            @inline(__always) func row(_ i: Int, _ a: T, _ b: T, _ c: T) {
+                let u = target + 4 * i * filters + f
+                (u[0], u[filters], u[2 * filters], u[3 * filters]) = spread(a, b, c)
             }
+            row(0, c0.0, c1.0, c2.0); row(1, c0.1, c1.1, c2.1); row(2, c0.2, c1.2, c2.2); row(3, c0.3, c1.3, c2.3)
         }
         return u
     }
