@@ -297,13 +297,13 @@ extension Tensor {
 enum ConvLowering {
     /// 1×1, stride 1, no padding: the image itself is the GEMM operand.
     case pointwise
-    /// Stride 1: `shiftedRows` copies each input channel k times (not k² times as im2col), and
+    /// Stride 1, other than Winograd's: `shiftedRows` copies each input channel k times (not k² times as im2col), and
     /// the convolution is k GEMMs of inner size C·k, one per kernel row i, each reading those
     /// rows i output rows further on. Weights are laid out [k, O, C/groups · k] for it.
     case shiftedRows
     /// Any stride: one GEMM over im2col's [C·k², Ho·Wo] patch matrix.
     case im2col
-    /// 3×3, stride 1, enough input channels: Winograd's F(2×2, 3×3), 16 GEMMs on transformed
+    /// 3×3, stride 1, padding ≤ 2: Winograd's F(2×2, 3×3), 16 GEMMs on transformed
     /// tiles (`Winograd`); weights and their gradients are held transformed, [16, O, C/groups].
     case winograd
 
