@@ -18,21 +18,32 @@ enum Winograd {
     /// Tiles per SIMD step of the transforms.
     static let lanes = 8
 
+    /// Elements of V and M together that an image's tiles are transformed in at a time: a large
+    /// image goes in chunks of tile rows, so that scratch stays bounded (a 256×256 image at 128
+    /// channels would need 268 MB per thread at once) and V and M stay nearer the cores.
+    static let chunkElements = 1 << 20
+
     /// Where one image's transforms live in its scratch: V [16, C/g, tiles] and M [16, O/g,
-    /// tiles] (`planeStride` apart), then a work area (the input plane with its zero border,
-    /// or a tile row of the output side).
+    /// tiles] (`planeStride` apart) for one chunk of tile rows, then a work area (the chunk's
+    /// input rows with their zero border, or a tile row of the output side).
     struct Layout {
-        let rows, columns, count, vStride, mStride: Int
+        /// Tiles of the whole output, and tile rows per chunk.
+        let rows, columns, chunkRows: Int
+        let vStride, mStride: Int
 
         init(_ geo: Conv2dGeometry, _ ho: Int, _ wo: Int) {
+            let (cg, og) = (geo.inChannels / geo.groups, geo.outChannels / geo.groups)
             (rows, columns) = ((ho + 1) / 2, (wo + 1) / 2)
-            count = rows * columns
-            (vStride, mStride) = (planeStride(geo.inChannels / geo.groups, count), planeStride(geo.outChannels / geo.groups, count))
+            chunkRows = max(1, min(rows, chunkElements / max(1, 16 * (cg + og) * columns)))
+            (vStride, mStride) = (planeStride(cg, chunkRows * columns), planeStride(og, chunkRows * columns))
         }
 
+        /// The tile rows of each chunk.
+        var chunks: StrideTo<Int> { stride(from: 0, to: rows, by: chunkRows) }
+        func chunk(from first: Int) -> Range<Int> { first..<min(rows, first + chunkRows) }
         /// A padded input row as the input transform keeps it: its even columns, then its odd ones.
         var pitch: Int { 2 * (columns + 1) }
-        var workCount: Int { max((2 * rows + 2) * pitch, 4 * (columns + lanes)) + lanes }
+        var workCount: Int { max((2 * chunkRows + 2) * pitch, 4 * (columns + lanes)) + lanes }
         var scratchCount: Int { 16 * (vStride + mStride) + workCount }
     }
 
@@ -73,13 +84,16 @@ enum Winograd {
     ) {
         let (cg, og) = (geo.inChannels / geo.groups, geo.outChannels / geo.groups), layout = Layout(geo, ho, wo)
         let v = scratch, m = v + 16 * layout.vStride, work = m + 16 * layout.mStride
-        transformInput(input, cg, h, w, padding: geo.padding, layout, work: work, into: v)
-        for xi in 0..<16 {
-            T.gemm(transA: false, transB: false, m: og, n: layout.count, k: cg, alpha: 1,
-                   a: u + (xi * geo.outChannels + g * og) * cg, lda: cg, b: v + xi * layout.vStride, ldb: layout.count,
-                   beta: 0, c: m + xi * layout.mStride, ldc: layout.count)
+        for first in layout.chunks {
+            let chunk = layout.chunk(from: first), count = chunk.count * layout.columns
+            transformInput(input, cg, h, w, padding: geo.padding, layout, chunk, work: work, into: v)
+            for xi in 0..<16 {
+                T.gemm(transA: false, transB: false, m: og, n: count, k: cg, alpha: 1,
+                       a: u + (xi * geo.outChannels + g * og) * cg, lda: cg, b: v + xi * layout.vStride, ldb: count,
+                       beta: 0, c: m + xi * layout.mStride, ldc: count)
+            }
+            transformOutput(m, og, layout, chunk, beta: beta, work: work, into: out, ho, wo)
         }
-        transformOutput(m, og, layout, beta: beta, work: work, into: out, ho, wo)
     }
 
     /// dU[group] += Σ_t (A·dy_t·Aᵀ)[ξ] · V_t[ξ]ᵀ for one image: the gradient of the transformed
@@ -92,12 +106,15 @@ enum Winograd {
     ) {
         let (cg, og) = (geo.inChannels / geo.groups, geo.outChannels / geo.groups), layout = Layout(geo, ho, wo)
         let v = scratch, dm = v + 16 * layout.vStride, work = dm + 16 * layout.mStride
-        transformInput(input, cg, h, w, padding: geo.padding, layout, work: work, into: v)
-        transformOutputGradient(dy, og, layout, ho, wo, work: work, into: dm)
-        for xi in 0..<16 {
-            T.gemm(transA: false, transB: true, m: og, n: cg, k: layout.count, alpha: 1,
-                   a: dm + xi * layout.mStride, lda: layout.count, b: v + xi * layout.vStride, ldb: layout.count,
-                   beta: 1, c: du + (xi * geo.outChannels + g * og) * cg, ldc: cg)
+        for first in layout.chunks {
+            let chunk = layout.chunk(from: first), count = chunk.count * layout.columns
+            transformInput(input, cg, h, w, padding: geo.padding, layout, chunk, work: work, into: v)
+            transformOutputGradient(dy, og, layout, chunk, ho, wo, work: work, into: dm)
+            for xi in 0..<16 {
+                T.gemm(transA: false, transB: true, m: og, n: cg, k: count, alpha: 1,
+                       a: dm + xi * layout.mStride, lda: count, b: v + xi * layout.vStride, ldb: count,
+                       beta: 1, c: du + (xi * geo.outChannels + g * og) * cg, ldc: cg)
+            }
         }
     }
 
@@ -127,25 +144,28 @@ enum Winograd {
     // end of a plane or of the work area); the rows are done in order, so those are overwritten
     // with their own values afterwards.
 
-    /// V[ξ, c, t] = (Bᵀ·d·B)[ξ] for the 4×4 input tile d of every output tile t. Each channel is
-    /// first copied into the work area with its even and odd columns apart, so that the tiles'
-    /// columns 2t, 2t + 1, 2t + 2, 2t + 3 are contiguous vectors; the area's zero border (set
-    /// once) stands for the padding.
+    /// V[ξ, c, t] = (Bᵀ·d·B)[ξ] for the 4×4 input tile d of every output tile t in the chunk's
+    /// tile rows. Each channel's rows for the chunk are first copied into the work area with
+    /// their even and odd columns apart, so that the tiles' columns 2t, 2t + 1, 2t + 2, 2t + 3
+    /// are contiguous vectors; the area's zero border (set once per chunk) stands for the padding.
     private static func transformInput<T: TensorScalar>(
         _ input: UnsafePointer<T>, _ channels: Int, _ h: Int, _ w: Int, padding p: Int, _ layout: Layout,
-        work padded: UnsafeMutablePointer<T>, into v: UnsafeMutablePointer<T>
+        _ chunk: Range<Int>, work padded: UnsafeMutablePointer<T>, into v: UnsafeMutablePointer<T>
     ) {
-        let (rows, columns, pitch, plane) = (layout.rows, layout.columns, layout.pitch, layout.vStride), half = pitch / 2
-        padded.update(repeating: 0, count: (2 * rows + 2) * pitch + lanes)
-        let height = min(h, 2 * rows + 2 - p), width = min(w, pitch - p)
+        let (columns, pitch, plane) = (layout.columns, layout.pitch, layout.vStride), half = pitch / 2
+        let count = chunk.count * columns
+        // Padded row r of the work area is input row top + r (padded rows of the whole image run from −p).
+        let top = 2 * chunk.lowerBound - p, inputRows = max(0, top)..<min(h, top + 2 * chunk.count + 2)
+        padded.update(repeating: 0, count: (2 * chunk.count + 2) * pitch + lanes)
+        let width = min(w, pitch - p)
         for c in 0..<channels {
-            for y in 0..<height {
+            for y in inputRows {
                 // Input column x is padded column x + p: the even x go to the even columns when p is even.
-                let row = padded + (y + p) * pitch, (even, odd) = (row + p / 2, row + half + p / 2)
+                let row = padded + (y - top) * pitch, (even, odd) = (row + p / 2, row + half + p / 2)
                 deinterleave(input + (c * h + y) * w, width, even: p % 2 == 0 ? even : odd, odd: p % 2 == 0 ? odd : even + 1)
             }
-            for ty in 0..<rows {
-                let r = padded + 2 * ty * pitch, target = v + c * layout.count + ty * columns
+            for ty in 0..<chunk.count {
+                let r = padded + 2 * ty * pitch, target = v + c * count + ty * columns
                 for tx in stride(from: 0, to: columns, by: lanes) {
                     /// Bᵀ·d down the tiles' column s.
                     func column(_ s: Int) -> (SIMD8<T>, SIMD8<T>, SIMD8<T>, SIMD8<T>) {
@@ -163,17 +183,17 @@ enum Winograd {
         }
     }
 
-    /// out[o, 2ty + a, 2tx + b] = β·out + (Aᵀ·M·A)[a, b] for the 4×4 products M of every tile;
-    /// tiles over an odd edge keep only their inside outputs. A tile row's outputs go to the
-    /// work area by even and odd columns, then into the output rows.
+    /// out[o, 2ty + a, 2tx + b] = β·out + (Aᵀ·M·A)[a, b] for the 4×4 products M of every tile
+    /// in the chunk's tile rows; tiles over an odd edge keep only their inside outputs. A tile
+    /// row's outputs go to the work area by even and odd columns, then into the output rows.
     private static func transformOutput<T: TensorScalar>(
-        _ m: UnsafePointer<T>, _ channels: Int, _ layout: Layout, beta: T, work: UnsafeMutablePointer<T>,
-        into out: UnsafeMutablePointer<T>, _ ho: Int, _ wo: Int
+        _ m: UnsafePointer<T>, _ channels: Int, _ layout: Layout, _ chunk: Range<Int>, beta: T,
+        work: UnsafeMutablePointer<T>, into out: UnsafeMutablePointer<T>, _ ho: Int, _ wo: Int
     ) {
-        let (rows, columns, plane) = (layout.rows, layout.columns, layout.mStride), stride = columns + lanes
+        let (columns, plane) = (layout.columns, layout.mStride), stride = columns + lanes, count = chunk.count * columns
         for o in 0..<channels {
-            for ty in 0..<rows {
-                let source = m + o * layout.count + ty * columns
+            for ty in chunk {
+                let source = m + o * count + (ty - chunk.lowerBound) * columns
                 for tx in Swift.stride(from: 0, to: columns, by: lanes) {
                     let s = source + tx
                     /// Row i of M·A.
@@ -199,16 +219,16 @@ enum Winograd {
         }
     }
 
-    /// dM[ξ, o, t] = (A·dy_t·Aᵀ)[ξ] for the 2×2 output gradient dy_t of every tile (zero beyond
-    /// an odd edge): the adjoint of `transformOutput`. A tile row's gradients go to the work area
-    /// by even and odd columns first.
+    /// dM[ξ, o, t] = (A·dy_t·Aᵀ)[ξ] for the 2×2 output gradient dy_t of every tile in the
+    /// chunk's tile rows (zero beyond an odd edge): the adjoint of `transformOutput`. A tile
+    /// row's gradients go to the work area by even and odd columns first.
     private static func transformOutputGradient<T: TensorScalar>(
-        _ dy: UnsafePointer<T>, _ channels: Int, _ layout: Layout, _ ho: Int, _ wo: Int,
+        _ dy: UnsafePointer<T>, _ channels: Int, _ layout: Layout, _ chunk: Range<Int>, _ ho: Int, _ wo: Int,
         work: UnsafeMutablePointer<T>, into dm: UnsafeMutablePointer<T>
     ) {
-        let (rows, columns, plane) = (layout.rows, layout.columns, layout.mStride), stride = columns + lanes
+        let (columns, plane) = (layout.columns, layout.mStride), stride = columns + lanes, count = chunk.count * columns
         for o in 0..<channels {
-            for ty in 0..<rows {
+            for ty in chunk {
                 for a in 0..<2 {
                     let even = work + 2 * a * stride, odd = even + stride
                     guard 2 * ty + a < ho else {
@@ -218,7 +238,7 @@ enum Winograd {
                     deinterleave(dy + (o * ho + 2 * ty + a) * wo, wo, even: even, odd: odd)
                     if wo % 2 == 1 { odd[wo / 2] = 0 }
                 }
-                let target = dm + o * layout.count + ty * columns
+                let target = dm + o * count + (ty - chunk.lowerBound) * columns
                 for tx in Swift.stride(from: 0, to: columns, by: lanes) {
                     let (p, q) = (load(work + tx), load(work + stride + tx))
                     let (r, s) = (load(work + 2 * stride + tx), load(work + 3 * stride + tx))
