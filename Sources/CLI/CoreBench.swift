@@ -18,7 +18,8 @@ struct CoreBench: ParsableCommand {
             in GFLOP/s of their three GEMMs (forward, input gradient, weight gradient), beside raw \
             cblas_sgemm on the very same GEMM shapes at the same thread count ("ratio" = layer / \
             sgemm). Conv2d 3×3 runs Winograd's F(2×2, 3×3), whose GEMMs are 2.25× smaller than the \
-            direct ones counted: its figure is effective, and a ratio above 1 is Winograd's saving. BatchNorm2d and GroupNorm(8) forward+backward in training mode on [32, 16, 64, 64] \
+            direct ones counted: its figure is effective, and a ratio above 1 is Winograd's saving. \
+            BatchNorm2d and GroupNorm(8) forward+backward in training mode on [32, 16, 64, 64] \
             are reported in ms. The AdamW step is reported in GB/s of memory traffic (7 floats per parameter). \
             Reference models: (a) MLP VAE 5000→1024→256→128, batch 64; (b) UNet 64×64×3, \
             channels 32/64/128, batch 16; (c) MLP 5000→512→128→1 with Cox loss, batch 256; \

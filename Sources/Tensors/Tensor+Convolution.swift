@@ -297,9 +297,9 @@ extension Tensor {
 enum ConvLowering {
     /// 1×1, stride 1, no padding: the image itself is the GEMM operand.
     case pointwise
-    /// Stride 1, other than Winograd's: `shiftedRows` copies each input channel k times (not k² times as im2col), and
-    /// the convolution is k GEMMs of inner size C·k, one per kernel row i, each reading those
-    /// rows i output rows further on. Weights are laid out [k, O, C/groups · k] for it.
+    /// Stride 1, other than Winograd's: `shiftedRows` copies each input channel k times (not k²
+    /// times as im2col), and the convolution is k GEMMs of inner size C·k, one per kernel row i,
+    /// each reading those rows i output rows further on. Weights are laid out [k, O, C/groups · k].
     case shiftedRows
     /// Any stride: one GEMM over im2col's [C·k², Ho·Wo] patch matrix.
     case im2col

@@ -162,54 +162,42 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// dX[n, c, iy, ix] = Σ dY[n, o, oy, ox]·w[o, c, i, j] over the taps that read (iy, ix).
-    private func directInputGradient(_ dy: Tensor, _ w: Tensor, _ g: Conv2dGeometry, inputSize: (Int, Int)) -> Tensor {
-        let (b, ho, wo) = (dy.shape[0], dy.shape[2], dy.shape[3]), (h, wd) = inputSize
-        let cg = g.inChannels / g.groups, og = g.outChannels / g.groups, dv = dy.scalars, wv = w.scalars
-        var dx = [Double](repeating: 0, count: b * g.inChannels * h * wd)
+    /// Calls `body(x, w, y)` with the flat indices of input, weight and output for every tap of
+    /// a convolution over a batch of `batch` images of `size` that reads inside the image.
+    private func forEachTap(_ g: Conv2dGeometry, batch b: Int, size: (Int, Int), _ body: (Int, Int, Int) -> Void) {
+        let (h, wd) = size, (ho, wo) = (g.output(h), g.output(wd)), cg = g.inChannels / g.groups, og = g.outChannels / g.groups
         for n in 0..<b { for o in 0..<g.outChannels { for oy in 0..<ho { for ox in 0..<wo {
             for c in 0..<cg { for i in 0..<g.kernel { for j in 0..<g.kernel {
                 let iy = oy * g.stride - g.padding + i, ix = ox * g.stride - g.padding + j
                 guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
-                dx[((n * g.inChannels + o / og * cg + c) * h + iy) * wd + ix] +=
-                    dv[((n * g.outChannels + o) * ho + oy) * wo + ox] * wv[((o * cg + c) * g.kernel + i) * g.kernel + j]
+                body(((n * g.inChannels + o / og * cg + c) * h + iy) * wd + ix, ((o * cg + c) * g.kernel + i) * g.kernel + j,
+                     ((n * g.outChannels + o) * ho + oy) * wo + ox)
             } } }
         } } } }
-        return Tensor(shape: [b, g.inChannels, h, wd], values: dx, dtype: .float64)
+    }
+
+    /// y[n, o, oy, ox] = Σ x[n, c, oy·s − p + i, ox·s − p + j]·w[o, c, i, j].
+    private func directConv(_ x: Tensor, _ w: Tensor, _ g: Conv2dGeometry) -> Tensor {
+        let (b, h, wd) = (x.shape[0], x.shape[2], x.shape[3]), xv = x.scalars, wv = w.scalars
+        var out = [Double](repeating: 0, count: b * g.outChannels * g.output(h) * g.output(wd))
+        forEachTap(g, batch: b, size: (h, wd)) { xi, wi, yi in out[yi] += xv[xi] * wv[wi] }
+        return Tensor(shape: [b, g.outChannels, g.output(h), g.output(wd)], values: out, dtype: .float64)
+    }
+
+    /// dX[n, c, iy, ix] = Σ dY[n, o, oy, ox]·w[o, c, i, j] over the taps that read (iy, ix).
+    private func directInputGradient(_ dy: Tensor, _ w: Tensor, _ g: Conv2dGeometry, inputSize: (Int, Int)) -> Tensor {
+        let b = dy.shape[0], dv = dy.scalars, wv = w.scalars
+        var dx = [Double](repeating: 0, count: b * g.inChannels * inputSize.0 * inputSize.1)
+        forEachTap(g, batch: b, size: inputSize) { xi, wi, yi in dx[xi] += dv[yi] * wv[wi] }
+        return Tensor(shape: [b, g.inChannels, inputSize.0, inputSize.1], values: dx, dtype: .float64)
     }
 
     /// dW[o, c, i, j] = Σ dY[n, o, oy, ox]·x[n, c, oy·s − p + i, ox·s − p + j].
     private func directWeightGradient(_ x: Tensor, _ dy: Tensor, _ g: Conv2dGeometry) -> Tensor {
-        let (b, h, wd) = (x.shape[0], x.shape[2], x.shape[3]), (ho, wo) = (dy.shape[2], dy.shape[3])
-        let cg = g.inChannels / g.groups, og = g.outChannels / g.groups, xv = x.scalars, dv = dy.scalars
+        let xv = x.scalars, dv = dy.scalars
         var dw = [Double](repeating: 0, count: g.weightShape.reduce(1, *))
-        for n in 0..<b { for o in 0..<g.outChannels { for oy in 0..<ho { for ox in 0..<wo {
-            for c in 0..<cg { for i in 0..<g.kernel { for j in 0..<g.kernel {
-                let iy = oy * g.stride - g.padding + i, ix = ox * g.stride - g.padding + j
-                guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
-                dw[((o * cg + c) * g.kernel + i) * g.kernel + j] +=
-                    dv[((n * g.outChannels + o) * ho + oy) * wo + ox] * xv[((n * g.inChannels + o / og * cg + c) * h + iy) * wd + ix]
-            } } }
-        } } } }
+        forEachTap(g, batch: x.shape[0], size: (x.shape[2], x.shape[3])) { xi, wi, yi in dw[wi] += dv[yi] * xv[xi] }
         return Tensor(shape: g.weightShape, values: dw, dtype: .float64)
-    }
-
-    private func directConv(_ x: Tensor, _ w: Tensor, _ g: Conv2dGeometry) -> Tensor {
-        let (b, h, wd) = (x.shape[0], x.shape[2], x.shape[3]), (ho, wo) = (g.output(h), g.output(wd))
-        let cg = g.inChannels / g.groups, og = g.outChannels / g.groups
-        let xv = x.scalars, wv = w.scalars
-        var out = [Double](repeating: 0, count: b * g.outChannels * ho * wo)
-        for n in 0..<b { for o in 0..<g.outChannels { for oy in 0..<ho { for ox in 0..<wo {
-            var s = 0.0
-            let group = o / og
-            for c in 0..<cg { for i in 0..<g.kernel { for j in 0..<g.kernel {
-                let iy = oy * g.stride - g.padding + i, ix = ox * g.stride - g.padding + j
-                guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
-                s += xv[((n * g.inChannels + group * cg + c) * h + iy) * wd + ix] * wv[((o * cg + c) * g.kernel + i) * g.kernel + j]
-            } } }
-            out[((n * g.outChannels + o) * ho + oy) * wo + ox] = s
-        } } } }
-        return Tensor(shape: [b, g.outChannels, ho, wo], values: out, dtype: .float64)
     }
 
     func testShapeOperations() {
